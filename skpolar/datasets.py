@@ -1,0 +1,290 @@
+"""Synthetic polarized speech and loaders for real corpora."""
+
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+
+
+def two_ten_shape(rho):
+    """Beta shapes of the "2/10" scheme, where the variance is tied to ``rho``.
+
+    The scheme sets the variance of the right-hand Beta component to
+    ``sigma = 0.175 rho**2 - 0.3625 rho + 0.1875`` and solves the Beta
+    moment equations for the shapes, so ``rho = 0.5`` gives ``a = b = 2`` and
+    the component sharpens as ``rho`` grows.
+
+    Parameters
+    ----------
+    rho : float in [0.5, 1)
+        Polarization: the mean of the right-hand Beta component.
+
+    Returns
+    -------
+    a, b, sigma : float
+        Shapes with ``a / (a + b) = rho`` and variance ``sigma``.
+
+    Examples
+    --------
+    >>> from skpolar.datasets import two_ten_shape
+    >>> a, b, sigma = two_ten_shape(0.5)
+    >>> round(a, 6), round(b, 6)
+    (2.0, 2.0)
+    """
+    _check_range("rho", rho, 0.5, 1.0, closed_right=False)
+    sigma = 0.175 * rho**2 - 0.3625 * rho + 0.1875
+    scale = rho * (1.0 - rho) / sigma - 1.0
+    return rho * scale, (1.0 - rho) * scale, sigma
+
+
+def pole_vocabularies(n_features, epsilon):
+    """Word distributions of the two poles used by :func:`make_polarized_speech`.
+
+    Columns are split into a left vocabulary, a right vocabulary of the same
+    size and a neutral vocabulary (``n_features // 3`` words, at least one).
+    Each pole puts mass ``1 - epsilon`` on its own partisan words and
+    ``epsilon`` on the neutral words; within a group, word frequencies follow
+    Zipf's law (weight ``1 / rank``), as in real vocabularies. With
+    ``n_features=3`` this is the notebook's ``[1 - eps, 0, eps]`` and
+    ``[0, 1 - eps, eps]``.
+
+    Parameters
+    ----------
+    n_features : int >= 3
+        Vocabulary size.
+    epsilon : float in [0, 1)
+        Share of neutral words in every speech.
+
+    Returns
+    -------
+    theta : ndarray of shape (2, n_features)
+        Row 0 is the left pole, row 1 the right pole; each sums to one.
+
+    Examples
+    --------
+    >>> from skpolar.datasets import pole_vocabularies
+    >>> pole_vocabularies(3, 0.05)
+    array([[0.95, 0.  , 0.05],
+           [0.  , 0.95, 0.05]])
+    """
+    n_neutral = max(1, n_features // 3)
+    n_side = (n_features - n_neutral) // 2
+    n_neutral = n_features - 2 * n_side
+
+    def zipf(k):
+        w = 1.0 / np.arange(1, k + 1)
+        return w / w.sum()
+
+    theta = np.zeros((2, n_features))
+    theta[0, :n_side] = (1.0 - epsilon) * zipf(n_side)
+    theta[1, n_side : 2 * n_side] = (1.0 - epsilon) * zipf(n_side)
+    theta[:, 2 * n_side :] = epsilon * zipf(n_neutral)
+    return theta
+
+
+def make_polarized_speech(
+    n_samples=1000,
+    *,
+    rho=0.8,
+    epsilon=0.05,
+    pi=0.5,
+    speech_len=15,
+    n_features=3,
+    random_state=None,
+    return_truth=False,
+):
+    """Generate word counts and party labels of a polarized population.
+
+    Each speaker draws a stance ``u = 2 t - 1`` with
+    ``t ~ pi Beta(a, b) + (1 - pi) Beta(b, a)``, where ``a`` and ``b`` come
+    from ``rho`` by the "2/10" scheme (:func:`two_ten_shape`); the party is
+    ``y = 1(u >= 0)`` and the speech is
+    ``Multinomial(speech_len, (1 - p) theta_L + p theta_R)`` with
+    ``p = (u + 1) / 2`` and the pole vocabularies of
+    :func:`pole_vocabularies`. For ``n_features=3`` the word probabilities are
+    exactly ``[(1 - p)(1 - epsilon), p (1 - epsilon), epsilon]``. All draws are
+    vectorized.
+
+    Parameters
+    ----------
+    n_samples : int >= 1, default=1000
+        Number of speeches (one per speaker).
+    rho : float in [0.5, 1), default=0.8
+        Polarization, the mean of the right-hand Beta component.
+    epsilon : float in [0, 1), default=0.05
+        Share of neutral words.
+    pi : float in [0, 1], default=0.5
+        Weight of the right-leaning component ``Beta(a, b)``: the population
+        share of the right-hand camp.
+    speech_len : int >= 0 or array-like of shape (n_samples,), default=15
+        Words per speech: one length for all, or one per speech.
+    n_features : int >= 3, default=3
+        Vocabulary size; see :func:`pole_vocabularies` for the design.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws; the same seed gives the same data.
+    return_truth : bool, default=False
+        Also return the latent quantities.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), dtype int64
+        Word counts; row ``i`` sums to its speech length.
+    y : ndarray of shape (n_samples,), dtype int64
+        Party, ``1`` where ``u >= 0``.
+    truth : Bunch
+        Only with ``return_truth=True``: ``u`` (stances), ``a``, ``b``,
+        ``rho``, ``sigma``, ``pi``, ``epsilon``, ``theta`` (the two pole
+        vocabularies) and ``phi`` (the per-speech word probabilities).
+
+    Raises
+    ------
+    ValueError
+        When a parameter is outside its valid range; the message names it.
+
+    Examples
+    --------
+    >>> from skpolar import make_polarized_speech
+    >>> X, y = make_polarized_speech(5, rho=0.9, random_state=0)
+    >>> X.shape, X.sum(axis=1).tolist()
+    ((5, 3), [15, 15, 15, 15, 15])
+    """
+    if (
+        not isinstance(n_samples, numbers.Integral)
+        or isinstance(n_samples, bool)
+        or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+    if (
+        not isinstance(n_features, numbers.Integral)
+        or isinstance(n_features, bool)
+        or n_features < 3
+    ):
+        raise ValueError(f"n_features must be an integer >= 3, got {n_features!r}.")
+    _check_range("epsilon", epsilon, 0.0, 1.0, closed_right=False)
+    _check_range("pi", pi, 0.0, 1.0)
+    a, b, sigma = two_ten_shape(rho)
+
+    lengths = np.asarray(speech_len)
+    if lengths.ndim == 0:
+        lengths = np.full(n_samples, lengths)
+    if (
+        lengths.shape != (n_samples,)
+        or not np.issubdtype(lengths.dtype, np.integer)
+        or (lengths < 0).any()
+    ):
+        raise ValueError(
+            "speech_len must be an integer >= 0 or an integer array of shape "
+            f"(n_samples,) = ({n_samples},) with entries >= 0."
+        )
+
+    rng = _numpy_generator(random_state)
+    right = rng.random(n_samples) < pi
+    t = np.where(right, rng.beta(a, b, n_samples), rng.beta(b, a, n_samples))
+    u = 2.0 * t - 1.0
+    y = (u >= 0).astype(np.int64)
+    theta = pole_vocabularies(n_features, epsilon)
+    p = t[:, None]
+    phi = (1.0 - p) * theta[0] + p * theta[1]
+    # Rounding can push a row sum a hair above one, which the sampler rejects.
+    phi /= phi.sum(axis=1, keepdims=True)
+    X = rng.multinomial(lengths, phi).astype(np.int64)
+    if not return_truth:
+        return X, y
+    truth = Bunch(
+        u=u, a=a, b=b, rho=rho, sigma=sigma, pi=pi, epsilon=epsilon, theta=theta, phi=phi
+    )
+    return X, y, truth
+
+
+def load_senate_speeches(data_home=None):
+    """Load the 114th US Senate floor speeches (Vafa, Naidu and Blei, 2020).
+
+    The corpus is not shipped with skpolar. It is looked for in ``data_home``,
+    then in the directory named by the ``SKPOLAR_DATA`` environment variable,
+    then in ``../shared/data`` relative to the working directory; each is a
+    folder holding ``senate-speeches-114/``.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder that holds ``senate-speeches-114/``.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (CSR count matrix, 19,009 x 14,503), ``target`` (party
+        letter per speech, ``"D"``, ``"R"`` or ``"I"``), ``author`` (speaker
+        name per speech) and ``feature_names`` (the vocabulary).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the corpus is in none of the places above.
+
+    Examples
+    --------
+    >>> from skpolar.datasets import load_senate_speeches
+    >>> try:
+    ...     senate = load_senate_speeches()
+    ... except FileNotFoundError:
+    ...     senate = None
+    >>> senate is None or senate.data.shape[0] == len(senate.target)
+    True
+    """
+    import scipy.sparse as sp
+
+    folder = find_senate_speeches(data_home)
+    if folder is None:
+        raise FileNotFoundError(
+            "senate-speeches-114 not found: pass data_home or set SKPOLAR_DATA to "
+            "the folder that holds it."
+        )
+    counts = sp.load_npz(folder / "counts.npz").tocsr()
+    authors = np.load(folder / "author_indices.npy")
+    names = (folder / "author_map.txt").read_text().splitlines()
+    vocabulary = (folder / "vocabulary.txt").read_text().splitlines()
+    author = np.asarray([names[i].rsplit(" (", 1)[0] for i in authors], dtype=object)
+    party = np.asarray([names[i].rsplit("(", 1)[1].rstrip(")") for i in authors])
+    return Bunch(
+        data=counts, target=party, author=author, feature_names=np.asarray(vocabulary)
+    )
+
+
+def find_senate_speeches(data_home=None):
+    """Return the folder of the senate corpus, or None when it is absent.
+
+    Examples
+    --------
+    >>> from skpolar.datasets import find_senate_speeches
+    >>> folder = find_senate_speeches("/nonexistent")
+    >>> folder is None or folder.name == "senate-speeches-114"
+    True
+    """
+    candidates = [data_home, os.environ.get("SKPOLAR_DATA"), Path("..") / "shared" / "data"]
+    for home in candidates:
+        if home is None:
+            continue
+        folder = Path(home) / "senate-speeches-114"
+        if (folder / "counts.npz").is_file():
+            return folder
+    return None
+
+
+def _check_range(name, value, low, high, closed_right=True):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and low <= value and (value <= high if closed_right else value < high)
+    if not ok:
+        bracket = "]" if closed_right else ")"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}.")
+
+
+def _numpy_generator(random_state):
+    """A local numpy Generator drawn from an sklearn-style ``random_state``."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(int(random_state))
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed)

@@ -1,0 +1,644 @@
+"""The PolarizationEstimator: polarization and stances from speech and party."""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from .emissions import EMISSIONS, make_emission
+from .likelihood import collapse_duplicates, log_marginal_rows, make_chunks
+from .optimization import (
+    LOG_SHAPE_BOUNDS,
+    MinibatchSolver,
+    Problem,
+    minimize_lbfgs,
+    minimize_minibatch,
+    profile_interval,
+    run_epoch,
+    wald_se,
+    warn_unconverged,
+)
+from .quadrature import QUADRATURE_RULES, stance_grid
+
+# Dense corpora with at most this many terms are collapsed to distinct rows.
+_COLLAPSE_MAX_FEATURES = 64
+# The observed-information standard error needs a Hessian of this many
+# parameters at most; larger models take it from the profile interval.
+_HESSIAN_MAX_PARAMS = 1000
+
+
+def _minibatch_solver(estimator):
+    """partial_fit exists for the minibatch solvers only, as in MLPClassifier."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError("partial_fit needs solver='adam' or solver='sgd'.")
+    return True
+
+
+class DegenerateFitWarning(UserWarning):
+    """The fit ran to the edge of the parameter range: the model is not identified."""
+
+
+class PolarizationEstimator(TransformerMixin, BaseEstimator):
+    """Polarization of a two-party population, and each speaker's stance, from speech.
+
+    Speaker ``n`` has a latent stance ``u_n`` in [-1, 1] with
+    ``(u + 1) / 2 ~ pi Beta(a, b) + (1 - pi) Beta(b, a)``, party
+    ``y = 1(u >= 0)`` and word counts ``x ~ Multinomial(S, phi(u))``. The
+    estimator maximizes the marginal likelihood of ``(x, y)`` with ``u``
+    integrated out on a grid, and reports the polarization
+    ``rho = max(a, b) / (a + b)``: 0.5 is one centred population, values near
+    one are two camps at the poles.
+
+    Parameters
+    ----------
+    emission : {"two_pole", "loglinear", "softmax"}, default="two_pole"
+        Word distribution at stance ``u``. ``"two_pole"``:
+        ``(1 - p) theta_L + p theta_R`` with ``p = (u + 1) / 2``;
+        ``"loglinear"``: ``softmax(W u + c)`` with an L2 penalty on ``W``;
+        ``"softmax"``: the research notebook's ``softmax(W u)``, which is not
+        identified (see :mod:`skpolar.emissions`).
+    grid_size : int, default=200
+        Grid nodes on each side of zero.
+    quadrature : {"exact", "density"}, default="exact"
+        ``"exact"`` weighs each node with the exact prior mass of its cell;
+        ``"density"`` is the notebook's density-at-node rule.
+    pi : "fit" or float in (0, 1), default="fit"
+        Weight of the right-leaning component; ``"fit"`` estimates it.
+    solver : {"lbfgs", "adam", "sgd"}, default="lbfgs"
+        ``"lbfgs"`` is full-batch L-BFGS-B; ``"adam"`` and ``"sgd"`` take
+        minibatch steps of size ``learning_rate``.
+    learning_rate : float, default=0.1
+        Step size of ``"adam"`` and ``"sgd"``.
+    batch_size : int or None, default=None
+        Speeches per minibatch of ``"adam"`` and ``"sgd"``; None is the full
+        batch (one step per epoch).
+    max_iter : int, default=500
+        Iterations of L-BFGS, or epochs of the minibatch solvers.
+    tol : float, default=1e-8
+        Relative loss improvement below which the fit has converged
+        (``n_iter_no_change`` epochs in a row for the minibatch solvers).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before a minibatch fit stops.
+    l2_penalty : float, default=1.0
+        Precision of the Gaussian prior on ``W`` for ``emission="loglinear"``;
+        it pins the stance scale.
+    init : {"auto", "random"}, default="auto"
+        ``"auto"`` starts at ``a = 3, b = 1`` (off the ``a = b`` saddle) with
+        the emission taken from the parties' word frequencies; ``"random"``
+        draws ``log a ~ N(2, 1)``, ``log b ~ N(0, 1)`` and random emission
+        parameters, as the notebook does.
+    interval : {"profile", "bootstrap"} or None, default="profile"
+        How ``rho_ci_`` is computed: profile likelihood, a bootstrap over
+        speeches (``n_bootstrap`` refits on ``n_jobs`` workers), or not at all.
+    n_bootstrap : int, default=200
+        Bootstrap replicates for ``interval="bootstrap"``.
+    n_jobs : int or None, default=None
+        Parallel workers for the bootstrap (joblib semantics).
+    random_state : int, RandomState instance or None, default=None
+        Seeds random initialization, minibatch order and the bootstrap.
+    device : str, default="cpu"
+        Torch device for the numerics, for example ``"cuda"``.
+    verbose : int, default=0
+        Print the loss at every iteration when positive.
+
+    Attributes
+    ----------
+    alpha_, beta_ : float
+        Beta shapes; ``alpha_ >= beta_`` unless ``pi`` is fixed away from 0.5.
+    pi_ : float
+        Weight of the ``Beta(alpha_, beta_)`` component.
+    rho_ : float
+        Polarization ``max(alpha_, beta_) / (alpha_ + beta_)``.
+    rho_se_ : float
+        Standard error of ``rho_``: observed information (autograd Hessian)
+        for models of up to 1000 parameters, else from the interval's width.
+    rho_ci_ : ndarray of shape (2,)
+        95% interval for ``rho`` (NaN when ``interval=None``).
+    rho_bootstrap_ : ndarray of shape (n_bootstrap,)
+        Replicate estimates, with ``interval="bootstrap"`` only.
+    W_ : ndarray of shape (n_features_in_,)
+        Word slant: the slope ``W`` of the log-linear families, or
+        ``log theta_R - log theta_L`` for the two-pole family.
+    theta_ : ndarray of shape (2, n_features_in_)
+        Left and right pole vocabularies (two-pole family only).
+    intercept_ : ndarray of shape (n_features_in_,)
+        Word intercepts ``c`` (``emission="loglinear"`` only).
+    grid_ : ndarray of shape (2 * grid_size,)
+        Stance nodes.
+    classes_ : ndarray of shape (2,)
+        Party labels; ``classes_[1]`` is the ``u >= 0`` side.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string column names.
+    n_iter_ : int
+    converged_ : bool
+    loss_curve_ : list of float
+        Mean negative log likelihood per speech at each iteration.
+
+    See Also
+    --------
+    skpolar.make_polarized_speech : Synthetic speech with known polarization.
+
+    Examples
+    --------
+    >>> from skpolar import PolarizationEstimator, make_polarized_speech
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> est = PolarizationEstimator(grid_size=50).fit(X, y)
+    >>> bool(est.rho_ci_[0] <= est.rho_ <= est.rho_ci_[1])
+    True
+    >>> est.transform(X[:3]).shape
+    (3, 1)
+    """
+
+    _parameter_constraints = {
+        "emission": [StrOptions(set(EMISSIONS))],
+        "grid_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "quadrature": [StrOptions(set(QUADRATURE_RULES))],
+        "pi": [StrOptions({"fit"}), Interval(numbers.Real, 0, 1, closed="neither")],
+        "solver": [StrOptions({"lbfgs", "adam", "sgd"})],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "l2_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "init": [StrOptions({"auto", "random"})],
+        "interval": [StrOptions({"profile", "bootstrap"}), None],
+        "n_bootstrap": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        emission="two_pole",
+        grid_size=200,
+        *,
+        quadrature="exact",
+        pi="fit",
+        solver="lbfgs",
+        learning_rate=0.1,
+        batch_size=None,
+        max_iter=500,
+        tol=1e-8,
+        n_iter_no_change=10,
+        l2_penalty=1.0,
+        init="auto",
+        interval="profile",
+        n_bootstrap=200,
+        n_jobs=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.emission = emission
+        self.grid_size = grid_size
+        self.quadrature = quadrature
+        self.pi = pi
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.l2_penalty = l2_penalty
+        self.init = init
+        self.interval = interval
+        self.n_bootstrap = n_bootstrap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # predict / predict_proba name one of exactly two parties
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
+    # ---- fitting -------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to speeches ``X`` and parties ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Non-negative word counts (for example from ``CountVectorizer``).
+        y : array-like of shape (n_samples,)
+            Party of each speech: exactly two distinct labels, of any type.
+
+        Returns
+        -------
+        self : PolarizationEstimator
+            The fitted estimator.
+        """
+        X, side = self._validate_fit_input(X, y, reset=True)
+        generator = self._torch_generator()
+        data = self._prepare_data(X, side)
+        problem = self._problem(data)
+        params = self._initial_params(X, side, generator)
+        if self.solver == "lbfgs":
+            params, info = minimize_lbfgs(
+                problem, params, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose
+            )
+        else:
+            params, info = minimize_minibatch(
+                problem, params, data, solver=self.solver,
+                learning_rate=self.learning_rate, batch_size=self.batch_size,
+                max_iter=self.max_iter, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change, generator=generator,
+                verbose=self.verbose,
+            )
+            self._solver_state = info["solver_state"]
+        if not info["converged"]:
+            warn_unconverged(info, self.max_iter)
+        self.n_iter_ = info["n_iter"]
+        self.converged_ = info["converged"]
+        self.loss_curve_ = list(info["loss_curve"])
+        self._generator = generator
+        self._set_params(params)
+        self._estimate_uncertainty(data, info["loss"])
+        return self
+
+    @available_if(_minibatch_solver)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of minibatch updates on a batch of speeches (streaming fits).
+
+        Needs ``solver="adam"`` or ``solver="sgd"``. The first call fixes the
+        vocabulary and the two parties (pass ``classes`` unless this batch
+        holds both). No interval is computed: ``rho_ci_`` stays NaN.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (2,), default=None
+            The two party labels; required on the first call when ``y`` holds
+            only one of them.
+
+        Returns
+        -------
+        self : PolarizationEstimator
+        """
+        first = not hasattr(self, "_params")
+        if first:
+            self._validate_params()
+            if classes is not None:
+                self.classes_ = np.unique(np.asarray(classes))
+                if len(self.classes_) != 2:
+                    raise ValueError(
+                        f"classes must hold exactly two labels, got {len(self.classes_)}."
+                    )
+        X, side = self._validate_fit_input(X, y, reset=first, classes_given=first and classes is not None)
+        generator = self._torch_generator() if first else self._generator
+        data = self._prepare_data(X, side)
+        problem = self._problem(data)
+        if first:
+            params = self._initial_params(X, side, generator)
+            self._solver_state = MinibatchSolver(self.solver, self.learning_rate)
+            self.n_iter_, self.loss_curve_ = 0, []
+        else:
+            params = self._params
+        params, loss = run_epoch(
+            problem, params, self._solver_state, data, self.batch_size, generator
+        )
+        self._generator = generator
+        self.n_iter_ += 1
+        self.loss_curve_.append(loss)
+        self.converged_ = False
+        self._set_params(params)
+        self.rho_se_, self.rho_ci_ = np.nan, np.full(2, np.nan)
+        return self
+
+    def _validate_fit_input(self, X, y, reset, classes_given=False):
+        X, y = validate_data(
+            self, X, y, reset=reset, accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+        )
+        check_non_negative(X, f"{type(self).__name__} (input X)")
+        if reset and not classes_given:
+            classes = np.unique(y)
+            if len(classes) != 2:
+                noun = "class" if len(classes) == 1 else "classes"
+                raise ValueError(
+                    "y must hold exactly two parties (classes_[1] is the u >= 0 side); "
+                    f"got {len(classes)} {noun}."
+                )
+            self.classes_ = classes
+        return X, self._encode(y)
+
+    def _encode(self, y):
+        side = np.searchsorted(self.classes_, y)
+        side = np.clip(side, 0, 1)
+        if not np.all(self.classes_[side] == y):
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            raise ValueError(
+                f"y holds labels {unknown.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}."
+            )
+        return side
+
+    def _torch_generator(self):
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+    def _device(self):
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} was asked for but CUDA is not available.")
+        return device
+
+    def _prepare_data(self, X, side, weight=None):
+        """The rows the likelihood sums over: ``(X, side, weight)``."""
+        X = X.astype(np.float64, copy=False)
+        if not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
+            X, side, weight, _ = collapse_duplicates(X, side, weight)
+        elif weight is None:
+            weight = np.ones(X.shape[0])
+        return X, side, weight
+
+    def _problem(self, data, fixed_rho=None, weight=None):
+        X, side, w = data
+        device = self._device()
+        chunks = make_chunks(
+            X, side, w if weight is None else weight, self.grid_size, device=device
+        )
+        return Problem(
+            chunks, self._emission(), X.shape[1], self.grid_size, self.quadrature,
+            pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
+            device=device,
+        )
+
+    def _emission(self):
+        return make_emission(self.emission, self.l2_penalty)
+
+    def _initial_params(self, X, side, generator):
+        emission = self._emission()
+        if self.init == "random":
+            params = {
+                "log_a": 2.0 + torch.randn((), generator=generator, dtype=torch.float64),
+                "log_b": torch.randn((), generator=generator, dtype=torch.float64),
+            }
+            params.update(emission.random_params(X.shape[1], generator, torch.float64))
+            params = {k: v.numpy() for k, v in params.items()}
+            params["log_a"], params["log_b"] = (
+                np.clip(params[k], *LOG_SHAPE_BOUNDS) for k in ("log_a", "log_b")
+            )
+        else:
+            class_counts = np.vstack(
+                [np.asarray(X[side == k].sum(axis=0)).reshape(-1) for k in (0, 1)]
+            )
+            params = emission.init_params(class_counts, generator)
+            params["log_a"], params["log_b"] = np.log(3.0), 0.0
+        if self.pi == "fit":
+            share = float(np.clip(np.mean(side), 0.05, 0.95))
+            params["logit_pi"] = np.log(share / (1.0 - share))
+        return {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+
+    def _set_params(self, params):
+        params = dict(params)
+        fitted_pi = "logit_pi" in params
+        # (a, b, pi) and (b, a, 1 - pi) are the same model; report a >= b.
+        if params["log_a"] < params["log_b"] and (fitted_pi or self.pi == 0.5):
+            params["log_a"], params["log_b"] = params["log_b"], params["log_a"]
+            if fitted_pi:
+                params["logit_pi"] = -params["logit_pi"]
+        self._params = params
+        a, b = float(np.exp(params["log_a"])), float(np.exp(params["log_b"]))
+        self.alpha_, self.beta_ = a, b
+        self.pi_ = (
+            float(1.0 / (1.0 + np.exp(-params["logit_pi"]))) if fitted_pi else float(self.pi)
+        )
+        self.rho_ = max(a, b) / (a + b)
+        emission = self._emission()
+        tparams = {k: torch.as_tensor(v) for k, v in params.items()}
+        self.W_ = emission.slant(tparams).detach().numpy().copy()
+        if self.emission == "two_pole":
+            self.theta_ = torch.softmax(tparams["eta"], dim=1).numpy()
+        if self.emission == "loglinear":
+            self.intercept_ = params["c"].copy()
+        self.grid_ = stance_grid(self.grid_size, self.quadrature)
+        if max(a, b) >= 0.99 * np.exp(LOG_SHAPE_BOUNDS[1]):
+            hint = (
+                " The intercept-free 'softmax' emission is not identified; use "
+                "emission='two_pole' or 'loglinear'."
+                if self.emission == "softmax"
+                else ""
+            )
+            warnings.warn(
+                f"The fit ran to the edge of the Beta shape range (a={a:.4g}, b={b:.4g}): "
+                f"the model is degenerate on these data and rho_={self.rho_:.3f} is not "
+                f"meaningful.{hint}",
+                DegenerateFitWarning,
+                stacklevel=3,
+            )
+
+    def _estimate_uncertainty(self, data, loss):
+        self.rho_ci_ = np.full(2, np.nan)
+        self.rho_se_ = np.nan
+        problem = self._problem(data)
+        n_params = len(problem.pack(self._params))
+        if n_params <= _HESSIAN_MAX_PARAMS:
+            self.rho_se_ = wald_se(problem, self._params)
+        if self.interval == "profile":
+            low, high = profile_interval(
+                lambda rho: self._problem(data, fixed_rho=rho),
+                self._params, loss, problem.n_total, tol=self.tol,
+                max_iter=self.max_iter,
+            )
+            self.rho_ci_ = np.array([low, high])
+        elif self.interval == "bootstrap":
+            self.rho_bootstrap_ = self._bootstrap(data)
+            self.rho_ci_ = np.percentile(self.rho_bootstrap_, [2.5, 97.5])
+            if not np.isfinite(self.rho_se_):
+                self.rho_se_ = float(np.std(self.rho_bootstrap_, ddof=1))
+        if not np.isfinite(self.rho_se_) and np.all(np.isfinite(self.rho_ci_)):
+            self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * 1.959964))
+
+    def _bootstrap(self, data):
+        X, side, weight = data
+        seeds = np.random.SeedSequence(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        ).spawn(self.n_bootstrap)
+        n = float(weight.sum())
+        draws = [
+            np.random.default_rng(s).multinomial(int(round(n)), weight / weight.sum())
+            for s in seeds
+        ]
+        return np.asarray(
+            Parallel(n_jobs=self.n_jobs)(
+                delayed(_bootstrap_replicate)(self, data, w) for w in draws
+            )
+        )
+
+    # ---- inference on new speeches ---------------------------------------------------
+    def _posterior_pass(self, X, y=None):
+        """Per-row log marginal likelihood, posterior mean and sd of u, right-side mass."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        check_non_negative(X, f"{type(self).__name__} (input X)")
+        side = None
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (X.shape[0],):
+                raise ValueError(
+                    f"y must have shape ({X.shape[0]},) to match X, got {y.shape}."
+                )
+            side = self._encode(y)
+        out_dtype = X.dtype
+        device = self._device()
+        chunks = make_chunks(X.astype(np.float64, copy=False), side, None, self.grid_size, device=device)
+        emission = self._emission()
+        params = {k: torch.as_tensor(v, device=device) for k, v in self._params.items()}
+        problem = Problem([], emission, X.shape[1], self.grid_size, self.quadrature,
+                          pi=None if "logit_pi" in params else self.pi_, device=device)
+        n = X.shape[0]
+        loglik, mean, sd, right = (np.empty(n) for _ in range(4))
+        with torch.no_grad():
+            log_w = problem.log_weights(params)
+            prepared = emission.prepare(params, problem.u)
+            for chunk in chunks:
+                rows, log_post = log_marginal_rows(chunk, emission, prepared, log_w)
+                post = log_post.exp()
+                u = problem.u[chunk.nodes]
+                m = post @ u
+                loglik[chunk.rows] = rows.cpu().numpy()
+                mean[chunk.rows] = m.cpu().numpy()
+                sd[chunk.rows] = (post @ u**2 - m**2).clamp_min(0).sqrt().cpu().numpy()
+                right[chunk.rows] = post[:, u >= 0].sum(dim=1).cpu().numpy()
+        return loglik, mean.astype(out_dtype), sd.astype(out_dtype), right
+
+    def stance(self, X, y=None, return_std=False):
+        """Posterior mean stance ``E[u | x]`` (or ``E[u | x, y]`` when ``y`` is given).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Known parties; the posterior is then restricted to each party's side.
+        return_std : bool, default=False
+            Also return the posterior standard deviation.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,)
+        std : ndarray of shape (n_samples,)
+            Only with ``return_std=True``.
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(500, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> mean, std = est.stance(X[:2], y[:2], return_std=True)
+        >>> bool((std > 0).all())
+        True
+        """
+        _, mean, sd, _ = self._posterior_pass(X, y)
+        return (mean, sd) if return_std else mean
+
+    def transform(self, X):
+        """Posterior mean stance of speeches whose party is unknown.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        stance : ndarray of shape (n_samples, 1)
+            ``E[u | x]``, in [-1, 1]; same float dtype as ``X``. Use
+            :meth:`stance` for the posterior sd or to condition on the party.
+        """
+        return self.stance(X)[:, None]
+
+    def predict_proba(self, X):
+        """Probability of each party given the speech alone.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Posterior mass on ``u < 0`` and on ``u >= 0``, ordered as ``classes_``.
+        """
+        right = self._posterior_pass(X)[3]
+        return np.column_stack([1.0 - right, right])
+
+    def predict(self, X):
+        """Most probable party of each speech.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        right = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[right.astype(int)]
+
+    def score_samples(self, X, y=None):
+        """Log marginal likelihood of each speech, ``log p(x)`` or ``log p(x, y)``.
+
+        Returns
+        -------
+        loglik : ndarray of shape (n_samples,)
+        """
+        return self._posterior_pass(X, y)[0]
+
+    def score(self, X, y=None):
+        """Mean log marginal likelihood per speech (higher is better).
+
+        With ``y`` this is ``log p(x, y)``, the fitted objective; without it,
+        ``log p(x)``. Model selection (``GridSearchCV``) uses it.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X, y)))
+
+    def prior_pdf(self, u):
+        """Fitted prior density of the stance ``u`` in [-1, 1].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(500, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> est.prior_pdf(np.array([-0.5, 0.5])).shape
+        (2,)
+        """
+        from scipy.stats import beta
+
+        check_is_fitted(self)
+        t = (np.asarray(u, dtype=float) + 1.0) / 2.0
+        a, b, pi = self.alpha_, self.beta_, self.pi_
+        return 0.5 * (pi * beta.pdf(t, a, b) + (1.0 - pi) * beta.pdf(t, b, a))
+
+
+def _bootstrap_replicate(estimator, data, weight):
+    """rho of one bootstrap refit, warm-started at the estimate."""
+    X, side, _ = data
+    keep = weight > 0
+    sub = (X[keep], None if side is None else side[keep], weight[keep].astype(float))
+    problem = estimator._problem(sub)
+    params, _ = minimize_lbfgs(
+        problem, dict(estimator._params), max_iter=estimator.max_iter, tol=estimator.tol
+    )
+    a, b = np.exp(params["log_a"]), np.exp(params["log_b"])
+    return float(max(a, b) / (a + b))
