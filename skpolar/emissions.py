@@ -30,6 +30,8 @@ It is not identified (its maximum-likelihood fit drifts to ``a, b -> inf``,
 import numpy as np
 import torch
 
+from .utils import logaddexp
+
 EMISSIONS = ("two_pole", "loglinear", "softmax")
 
 # Additive smoothing of the class word frequencies that start a fit.
@@ -78,7 +80,7 @@ class TwoPoleEmission:
     def log_table(self, params, u):
         log_theta = torch.log_softmax(params["eta"], dim=1)
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)[:, None]
-        return torch.logaddexp(
+        return logaddexp(
             torch.log1p(-p) + log_theta[0], torch.log(p) + log_theta[1]
         )
 

@@ -27,7 +27,12 @@ from .optimization import (
     warn_unconverged,
 )
 from .quadrature import QUADRATURE_RULES, stance_grid
+from .utils import torch_threads
 
+# a + b above this means each camp's stances sit within ~0.03 of one point of
+# [0, 1]: far tighter than any real population, the signature of a fit whose
+# stance scale collapsed while W grew (the non-identified drift).
+_DEGENERATE_CONCENTRATION = 200.0
 # Dense corpora with at most this many terms are collapsed to distinct rows.
 _COLLAPSE_MAX_FEATURES = 64
 # The observed-information standard error needs a Hessian of this many
@@ -43,7 +48,7 @@ def _minibatch_solver(estimator):
 
 
 class DegenerateFitWarning(UserWarning):
-    """The fit ran to the edge of the parameter range: the model is not identified."""
+    """The fitted stances collapsed to a point: the model is not identified on the data."""
 
 
 class PolarizationEstimator(TransformerMixin, BaseEstimator):
@@ -248,6 +253,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         X, side = self._validate_fit_input(X, y, reset=True)
+        with torch_threads(self._work(X)):
+            return self._fit(X, side)
+
+    def _fit(self, X, side):
         generator = self._torch_generator()
         data = self._prepare_data(X, side)
         problem = self._problem(data)
@@ -304,7 +313,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     raise ValueError(
                         f"classes must hold exactly two labels, got {len(self.classes_)}."
                     )
-        X, side = self._validate_fit_input(X, y, reset=first, classes_given=first and classes is not None)
+        X, side = self._validate_fit_input(
+            X, y, reset=first, classes_given=first and classes is not None
+        )
+        with torch_threads(self._work(X)):
+            return self._partial_fit(X, side, first)
+
+    def _partial_fit(self, X, side, first):
         generator = self._torch_generator() if first else self._generator
         data = self._prepare_data(X, side)
         problem = self._problem(data)
@@ -353,6 +368,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
         return side
 
+    def _work(self, X):
+        """Multiply-adds of one likelihood pass, to size the torch thread pool."""
+        nnz = X.nnz if sp.issparse(X) else X.size
+        return nnz * 2 * self.grid_size
+
     def _torch_generator(self):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         return torch.Generator().manual_seed(int(seed))
@@ -366,7 +386,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _prepare_data(self, X, side, weight=None):
         """The rows the likelihood sums over: ``(X, side, weight)``."""
         X = X.astype(np.float64, copy=False)
-        if not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
+        # minibatches are drawn from speeches, so only full-batch fits collapse
+        full_batch = self.solver == "lbfgs" or self.batch_size is None
+        if full_batch and not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
             X, side, weight, _ = collapse_duplicates(X, side, weight)
         elif weight is None:
             weight = np.ones(X.shape[0])
@@ -433,7 +455,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if self.emission == "loglinear":
             self.intercept_ = params["c"].copy()
         self.grid_ = stance_grid(self.grid_size, self.quadrature)
-        if max(a, b) >= 0.99 * np.exp(LOG_SHAPE_BOUNDS[1]):
+        if a + b >= _DEGENERATE_CONCENTRATION:
             hint = (
                 " The intercept-free 'softmax' emission is not identified; use "
                 "emission='two_pole' or 'loglinear'."
@@ -441,9 +463,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 else ""
             )
             warnings.warn(
-                f"The fit ran to the edge of the Beta shape range (a={a:.4g}, b={b:.4g}): "
-                f"the model is degenerate on these data and rho_={self.rho_:.3f} is not "
-                f"meaningful.{hint}",
+                f"The stance distribution collapsed (a={a:.4g}, b={b:.4g}, a + b >= "
+                f"{_DEGENERATE_CONCENTRATION:g}): the fit is degenerate on these data and "
+                f"rho_={self.rho_:.3f} is not meaningful.{hint}",
                 DegenerateFitWarning,
                 stacklevel=3,
             )
@@ -511,7 +533,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                           pi=None if "logit_pi" in params else self.pi_, device=device)
         n = X.shape[0]
         loglik, mean, sd, right = (np.empty(n) for _ in range(4))
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self._work(X)):
             log_w = problem.log_weights(params)
             prepared = emission.prepare(params, problem.u)
             for chunk in chunks:

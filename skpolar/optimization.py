@@ -152,7 +152,7 @@ class Problem:
                 for p, g in zip(params.values(), grads)
             ]
         )
-        penalty = float(self.emission.penalty(params))
+        penalty = float(torch.as_tensor(self.emission.penalty(params)).detach())
         value = -(scale * loglik - penalty) / self.n_total
         return value, grad
 
@@ -397,38 +397,38 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1
     d = float(params["log_a"] - params["log_b"])
     rho_hat = 1.0 / (1.0 + np.exp(-abs(d)))
     sign = 1.0 if d >= 0 else -1.0
-    kappa = np.log(np.exp(params["log_a"]) + np.exp(params["log_b"]))
-    start = {k: v for k, v in params.items() if k not in ("log_a", "log_b")}
-    start["log_kappa"] = np.asarray(kappa)
-    cache = {}
+    first = {k: v for k, v in params.items() if k not in ("log_a", "log_b")}
+    first["log_kappa"] = np.asarray(np.logaddexp(params["log_a"], params["log_b"]))
+    # rho -> (LR statistic - threshold, fitted params); the estimate itself is known
+    evaluated = {rho_hat: (-threshold, first)}
 
     def statistic(rho):
+        if rho in evaluated:
+            return evaluated[rho][0]
+        # warm start from the nearest profile point already fitted
+        nearest = min(evaluated, key=lambda r: abs(r - rho))
         # the profile keeps the orientation of the fit: a >= b when d >= 0
-        oriented = rho if sign > 0 else 1.0 - rho
-        problem = problem_at(oriented)
-        fitted, info = minimize_lbfgs(problem, dict(start), max_iter=max_iter, tol=tol)
-        start.update(fitted)
-        cache[rho] = info["loss"]
-        return 2.0 * n_total * (info["loss"] - loss_hat) - threshold
+        problem = problem_at(rho if sign > 0 else 1.0 - rho)
+        fitted, info = minimize_lbfgs(
+            problem, dict(evaluated[nearest][1]), max_iter=max_iter, tol=tol
+        )
+        value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
+        evaluated[rho] = (value, fitted)
+        return value
 
     def search(direction, limit):
-        step = 0.01
-        inside = rho_hat
+        step, inside = 0.01, rho_hat
         while True:
             probe = rho_hat + direction * step
             if (probe - limit) * direction >= 0:
                 probe = limit
-            value = statistic(probe)
-            if value >= 0:
+            if statistic(probe) >= 0:
                 return scipy.optimize.brentq(statistic, inside, probe, xtol=1e-4)
             if probe == limit:
                 return limit
             inside = probe
             step *= 2.0
 
-    saved = dict(start)
     high = search(+1.0, RHO_MAX) if rho_hat < RHO_MAX else RHO_MAX
-    start.clear()
-    start.update(saved)
     low = search(-1.0, 0.5) if rho_hat > 0.5 else 0.5
     return float(low), float(high)

@@ -18,6 +18,8 @@ nodes. Two rules turn the Beta-mixture prior into node weights:
 import numpy as np
 import torch
 
+from .utils import logaddexp
+
 QUADRATURE_RULES = ("exact", "density")
 
 # Gauss-Legendre points on [0, 1]; 12 points integrate every cell of a Beta
@@ -104,7 +106,7 @@ def log_beta_cell_mass(a, b, grid_size):
         log_v_hi = first * log_hi
         log_span = log_v_hi + torch.log(-torch.expm1(-first * np.log(2.0)))
         log_s = torch.log(s)[None, :]
-        log_v = torch.logaddexp((first * log_lo)[:, None], log_s + log_span[:, None])
+        log_v = logaddexp((first * log_lo)[:, None], log_s + log_span[:, None])
         # the innermost cell [0, h / 2**40] starts at v = 0
         inner_span = first * log_lo[-1:]
         log_v = torch.cat([log_v, log_s + inner_span[:, None]])
@@ -155,12 +157,12 @@ def log_prior_weights(a, b, pi, grid_size, rule="exact"):
     if rule == "exact":
         right = log_beta_cell_mass(a, b, grid_size)
         # The mass of Beta(b, a) on a cell is that of Beta(a, b) on its mirror.
-        return torch.logaddexp(log_pi + right, log_1m_pi + right.flip(0))
+        return logaddexp(log_pi + right, log_1m_pi + right.flip(0))
     nodes = torch.as_tensor(stance_grid(grid_size, rule), dtype=a.dtype, device=a.device)
     t = (nodes + 1.0) / 2.0
     right = torch.distributions.Beta(a, b).log_prob(t)
     left = torch.distributions.Beta(b, a).log_prob(t)
     # density of u is half that of t; the notebook's node spacing is 1 / (G + 1)
-    return torch.logaddexp(log_pi + right, log_1m_pi + left) + np.log(
+    return logaddexp(log_pi + right, log_1m_pi + left) + np.log(
         0.5 / (grid_size + 1)
     )

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from skpolar import make_polarized_speech
+from skpolar.datasets import pole_vocabularies, two_ten_shape
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.6, 0.7, 0.8, 0.9])
+def test_stance_distribution_matches_the_scheme(rho):
+    n = 200_000
+    X, y, truth = make_polarized_speech(n, rho=rho, random_state=0, return_truth=True)
+    a, b, sigma = two_ten_shape(rho)
+    assert (truth.a, truth.b) == (a, b)
+    assert a / (a + b) == pytest.approx(rho)
+    # with pi = 0.5, t = (u + 1) / 2 mixes components of mean rho and 1 - rho
+    t = (truth.u + 1) / 2
+    mean_t = 0.5 * rho + 0.5 * (1 - rho)
+    var_t = sigma + 0.25 * (2 * rho - 1) ** 2
+    se_mean = np.sqrt(var_t / n)
+    assert abs(t.mean() - mean_t) < 5 * se_mean
+    assert t.var() == pytest.approx(var_t, rel=0.02)
+
+
+def test_component_mean_and_variance_with_pi_one():
+    # pi = 1 draws every stance from Beta(a, b): mean rho, variance sigma
+    n, rho = 200_000, 0.8
+    _, _, truth = make_polarized_speech(n, rho=rho, pi=1.0, random_state=1, return_truth=True)
+    t = (truth.u + 1) / 2
+    assert abs(t.mean() - rho) < 5 * np.sqrt(truth.sigma / n)
+    assert t.var() == pytest.approx(truth.sigma, rel=0.02)
+
+
+def test_two_ten_shape_at_half_is_two_two():
+    a, b, sigma = two_ten_shape(0.5)
+    assert a == pytest.approx(2.0) and b == pytest.approx(2.0)
+    assert sigma == pytest.approx(0.05)
+    assert a * b / ((a + b) ** 2 * (a + b + 1)) == pytest.approx(sigma)
+
+
+def test_party_is_the_sign_of_the_stance_and_rows_sum_to_length():
+    X, y, truth = make_polarized_speech(5000, rho=0.7, random_state=3, return_truth=True)
+    np.testing.assert_array_equal(y, (truth.u >= 0).astype(int))
+    np.testing.assert_array_equal(X.sum(axis=1), 15)
+    assert X.dtype == np.int64 and X.shape == (5000, 3)
+
+
+def test_phi_is_the_notebook_formula_for_three_words():
+    eps = 0.05
+    _, _, truth = make_polarized_speech(100, epsilon=eps, random_state=0, return_truth=True)
+    p = (truth.u + 1) / 2
+    expected = np.column_stack([(1 - p) * (1 - eps), p * (1 - eps), np.full(100, eps)])
+    np.testing.assert_allclose(truth.phi, expected, atol=1e-12)
+
+
+def test_word_frequencies_follow_phi():
+    X, _, truth = make_polarized_speech(50_000, rho=0.8, random_state=0, return_truth=True)
+    freq = X.sum(axis=0) / X.sum()
+    np.testing.assert_allclose(freq, truth.phi.mean(axis=0), atol=0.005)
+
+
+def test_same_seed_same_data_different_seed_different_data():
+    a = make_polarized_speech(300, random_state=7)
+    b = make_polarized_speech(300, random_state=7)
+    c = make_polarized_speech(300, random_state=8)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_unequal_parties():
+    _, y = make_polarized_speech(100_000, rho=0.9, pi=0.54, random_state=0)
+    assert y.mean() == pytest.approx(0.54, abs=0.01)
+
+
+def test_variable_speech_lengths():
+    lengths = np.arange(1, 101)
+    X, _ = make_polarized_speech(100, speech_len=lengths, random_state=0)
+    np.testing.assert_array_equal(X.sum(axis=1), lengths)
+
+
+def test_large_vocabulary_design():
+    theta = pole_vocabularies(10, 0.1)
+    np.testing.assert_allclose(theta.sum(axis=1), 1.0)
+    # each pole has words the other never uses, and the neutral words are shared
+    assert (theta[0] > 0).sum() == 3 + 4 and (theta[1] > 0).sum() == 3 + 4
+    np.testing.assert_array_equal(theta[0, 6:], theta[1, 6:])
+    X, _ = make_polarized_speech(50, n_features=10, speech_len=40, random_state=0)
+    assert X.shape == (50, 10) and (X.sum(axis=1) == 40).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"rho": 0.4}, "rho"),
+        ({"rho": 1.0}, "rho"),
+        ({"epsilon": 1.0}, "epsilon"),
+        ({"epsilon": -0.1}, "epsilon"),
+        ({"pi": 1.5}, "pi"),
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_samples": 2.5}, "n_samples"),
+        ({"n_features": 2}, "n_features"),
+        ({"speech_len": -1}, "speech_len"),
+        ({"speech_len": [1, 2]}, "speech_len"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(kwargs, name):
+    params = {"n_samples": 10, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        make_polarized_speech(**params)

@@ -1,0 +1,320 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from skpolar import DegenerateFitWarning, PolarizationEstimator, make_polarized_speech
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, truth = make_polarized_speech(4000, rho=0.8, random_state=0, return_truth=True)
+    return X, y, truth
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, _ = data
+    return PolarizationEstimator(grid_size=60).fit(X, y)
+
+
+def test_recovers_rho_within_its_own_interval(fitted, data):
+    _, _, truth = data
+    low, high = fitted.rho_ci_
+    assert low < fitted.rho_ < high
+    assert low <= truth.rho <= high
+    # the interval is informative, not the whole [0.5, 1) range
+    assert high - low < 0.1
+    assert fitted.converged_
+    assert fitted.rho_se_ > 0
+    # a Wald interval of 1.96 se and the profile interval agree in scale
+    assert 0.5 < (high - low) / (2 * 1.96 * fitted.rho_se_) < 2
+
+
+def test_fitted_attributes_are_numpy(fitted):
+    for name in ["alpha_", "beta_", "rho_", "pi_", "rho_se_"]:
+        assert isinstance(getattr(fitted, name), float)
+    for name in ["W_", "theta_", "grid_", "rho_ci_", "classes_"]:
+        assert isinstance(getattr(fitted, name), np.ndarray)
+    assert fitted.alpha_ >= fitted.beta_
+    assert fitted.rho_ == pytest.approx(fitted.alpha_ / (fitted.alpha_ + fitted.beta_))
+    np.testing.assert_allclose(fitted.theta_.sum(axis=1), 1.0)
+    assert fitted.W_[0] < 0 < fitted.W_[1]  # left word, right word
+    assert fitted.n_features_in_ == 3 and len(fitted.loss_curve_) == fitted.n_iter_
+
+
+def test_transform_tracks_the_true_stance(fitted, data):
+    X, y, truth = data
+    stance = fitted.transform(X)
+    assert stance.shape == (len(X), 1)
+    assert np.all(np.abs(stance) <= 1)
+    assert np.corrcoef(stance[:, 0], truth.u)[0, 1] > 0.8
+    mean_y, sd_y = fitted.stance(X, y, return_std=True)
+    # knowing the party puts the stance on its side and narrows it
+    assert np.all(np.sign(mean_y) == np.where(y == 1, 1, -1))
+    assert np.mean(sd_y) < np.mean(fitted.stance(X, return_std=True)[1])
+
+
+def test_predict_proba_and_predict(fitted, data):
+    X, y, _ = data
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.mean(fitted.predict(X) == y) > 0.85
+
+
+def test_score_is_the_mean_log_marginal_likelihood(fitted, data):
+    X, y, _ = data
+    joint = fitted.score_samples(X, y)
+    marginal = fitted.score_samples(X)
+    # p(x, y) <= p(x), and the best-fitting objective is what fit minimized
+    assert np.all(joint <= marginal + 1e-12)
+    assert fitted.score(X, y) == pytest.approx(np.mean(joint))
+    assert -fitted.score(X, y) == pytest.approx(fitted.loss_curve_[-1], rel=1e-6)
+
+
+def test_prior_pdf_integrates_to_one(fitted):
+    u = np.linspace(-1, 1, 20001)[1:-1]
+    assert np.trapezoid(fitted.prior_pdf(u), u) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_all_zero_speech_has_the_prior_as_posterior(fitted):
+    X0 = np.zeros((1, 3))
+    mean, sd = fitted.stance(X0, return_std=True)
+    u = fitted.grid_
+    # prior mean and sd on the grid
+    from skpolar.quadrature import log_prior_weights
+    import torch
+
+    w = log_prior_weights(
+        torch.tensor(fitted.alpha_, dtype=torch.float64),
+        torch.tensor(fitted.beta_, dtype=torch.float64),
+        torch.tensor(fitted.pi_, dtype=torch.float64),
+        fitted.grid_size,
+    ).exp().numpy()
+    assert mean[0] == pytest.approx(w @ u)
+    assert sd[0] == pytest.approx(np.sqrt(w @ u**2 - (w @ u) ** 2))
+    assert fitted.score(X0) == pytest.approx(0.0, abs=1e-12)  # log p(empty speech) = 0
+
+
+def test_string_labels_and_class_order(data):
+    X, y, _ = data
+    labels = np.where(y == 1, "R", "D")
+    est = PolarizationEstimator(grid_size=30, interval=None).fit(X, labels)
+    np.testing.assert_array_equal(est.classes_, ["D", "R"])
+    assert set(est.predict(X[:50])) <= {"D", "R"}
+    assert np.mean(est.transform(X)[labels == "R"]) > 0
+
+
+def test_sparse_and_dense_agree(data):
+    X, y, _ = data
+    dense = PolarizationEstimator(grid_size=30, interval=None).fit(X, y)
+    sparse = PolarizationEstimator(grid_size=30, interval=None).fit(sp.csr_matrix(X), y)
+    assert sparse.rho_ == pytest.approx(dense.rho_, abs=1e-5)
+    np.testing.assert_allclose(sparse.transform(X), dense.transform(sp.csr_matrix(X)), atol=1e-5)
+
+
+def test_float32_input_gives_float32_output(fitted, data):
+    X, _, _ = data
+    out = fitted.transform(X[:10].astype(np.float32))
+    assert out.dtype == np.float32
+
+
+def test_quadrature_converges_in_grid_size():
+    # the exact cell masses make rho_hat stable under grid refinement at rho = 0.9
+    X, y = make_polarized_speech(20000, rho=0.9, random_state=2)
+    coarse = PolarizationEstimator(grid_size=100, interval=None).fit(X, y)
+    fine = PolarizationEstimator(grid_size=400, interval=None).fit(X, y)
+    assert abs(coarse.rho_ - fine.rho_) < 0.002
+
+
+def test_fixed_pi_is_respected(data):
+    X, y, _ = data
+    est = PolarizationEstimator(grid_size=30, pi=0.5, interval=None).fit(X, y)
+    assert est.pi_ == 0.5 and "logit_pi" not in est._params
+
+
+def test_estimates_unequal_party_sizes():
+    X, y = make_polarized_speech(20000, rho=0.85, pi=0.54, random_state=0)
+    est = PolarizationEstimator(grid_size=50, interval=None).fit(X, y)
+    assert est.pi_ == pytest.approx(0.54, abs=0.02)
+
+
+@pytest.mark.parametrize("emission", ["loglinear", "softmax"])
+def test_loglinear_families_fit(emission, data):
+    X, y, truth = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = PolarizationEstimator(emission=emission, grid_size=40, interval=None).fit(X, y)
+    assert est.W_.shape == (3,) and np.all(np.isfinite(est.W_))
+    assert np.corrcoef(est.transform(X)[:, 0], truth.u)[0, 1] > 0.8
+
+
+def test_intercept_free_model_warns_when_it_degenerates():
+    X, y = make_polarized_speech(3000, rho=0.9, random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="not identified"):
+        PolarizationEstimator(emission="softmax", grid_size=40, interval=None, max_iter=2000).fit(
+            X, y
+        )
+
+
+def test_notebook_procedure_is_reachable():
+    X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    est = PolarizationEstimator(
+        emission="softmax", quadrature="density", pi=0.5, solver="sgd", learning_rate=0.1,
+        batch_size=None, max_iter=200, tol=0.0, n_iter_no_change=200, init="random",
+        interval=None, random_state=1,
+    )
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    assert est.n_iter_ == 200 and not est.converged_
+    assert 0.5 <= est.rho_ < 1
+
+
+def test_no_nan_at_extreme_parameters(fitted, data):
+    X, _, _ = data
+    est = pickle.loads(pickle.dumps(fitted))
+    for log_a, log_b in [(np.log(1e4), np.log(1e-2)), (np.log(1e-2), np.log(1e-2)), (9.2, 9.2)]:
+        est._params = {**fitted._params, "log_a": np.asarray(log_a), "log_b": np.asarray(log_b)}
+        est._params["eta"] = fitted._params["eta"] * 50  # near-degenerate poles
+        assert np.all(np.isfinite(est.score_samples(X[:200])))
+        assert np.all(np.isfinite(est.transform(X[:200])))
+
+
+def test_minibatch_solvers_approach_the_lbfgs_optimum(data):
+    X, y, _ = data
+    exact = PolarizationEstimator(grid_size=30, interval=None).fit(X, y)
+    est = PolarizationEstimator(
+        solver="adam", learning_rate=0.05, batch_size=500, max_iter=60, grid_size=30,
+        interval=None, random_state=0, tol=0.0,
+    )
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    # Adam ends in a noise ball around the optimum; rho is the flattest direction
+    assert est.score(X, y) > exact.score(X, y) - 2e-3
+    assert abs(est.rho_ - exact.rho_) < 0.05
+    assert est.n_iter_ == 60 and len(est.loss_curve_) == 60
+
+
+def test_partial_fit_streams(data):
+    X, y, _ = data
+    stream = PolarizationEstimator(solver="adam", learning_rate=0.05, batch_size=500, grid_size=30)
+    for epoch in range(3):
+        for start in range(0, len(X), 1000):
+            stream.partial_fit(X[start : start + 1000], y[start : start + 1000], classes=[0, 1])
+    assert stream.n_iter_ == 12 and len(stream.loss_curve_) == 12
+    assert stream.loss_curve_[-1] < stream.loss_curve_[0]
+    assert not hasattr(PolarizationEstimator(), "partial_fit")  # lbfgs has none
+
+
+def test_random_state_makes_fits_reproducible(data):
+    X, y, _ = data
+    kw = dict(solver="sgd", batch_size=256, max_iter=3, grid_size=20, interval=None, init="random")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = PolarizationEstimator(random_state=3, **kw).fit(X, y)
+        b = PolarizationEstimator(random_state=3, **kw).fit(X, y)
+    assert a.rho_ == b.rho_
+    np.testing.assert_array_equal(a.transform(X[:20]), b.transform(X[:20]))
+
+
+def test_bootstrap_interval(data):
+    X, y, _ = data
+    est = PolarizationEstimator(
+        grid_size=30, interval="bootstrap", n_bootstrap=20, n_jobs=2, random_state=0
+    ).fit(X[:2000], y[:2000])
+    assert est.rho_bootstrap_.shape == (20,)
+    assert est.rho_ci_[0] <= est.rho_ <= est.rho_ci_[1]
+
+
+def test_pipeline_on_raw_text_and_grid_search():
+    X, y = make_polarized_speech(600, rho=0.8, random_state=0)
+    words = np.array(["tax", "care", "senate"])
+    docs = [" ".join(np.repeat(words, row)) for row in X]
+    pipe = Pipeline([("vec", CountVectorizer()), ("polar", PolarizationEstimator(interval=None))])
+    search = GridSearchCV(
+        pipe,
+        {"polar__grid_size": [20, 40], "polar__learning_rate": [0.05, 0.1]},
+        cv=2,
+        n_jobs=2,
+    )
+    search.fit(docs, y)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_estimator_.transform(docs[:5]).shape == (5, 1)
+
+
+# ---- bad input -------------------------------------------------------------------
+def _assert_untouched(before, after):
+    np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize(
+    "X_bad, match",
+    [
+        (np.array([[1.0, -1.0, 2.0]] * 4), "Negative values in data passed to"),
+        (np.array([[1.0, np.nan, 2.0]] * 4), "NaN"),
+        (np.array([[1.0, np.inf, 2.0]] * 4), "infinity"),
+    ],
+)
+def test_bad_counts_are_rejected_at_the_boundary(X_bad, match, fitted):
+    y = np.array([0, 1, 0, 1])
+    copy = X_bad.copy()
+    with pytest.raises(ValueError, match=match):
+        PolarizationEstimator().fit(X_bad, y)
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(X_bad)
+    np.testing.assert_array_equal(copy, X_bad)
+
+
+@pytest.mark.parametrize(
+    "y_bad, match",
+    [([0, 0, 0, 0], "1 class"), ([0, 1, 2, 0], "3 classes"), ([0, 1, 0], "inconsistent")],
+)
+def test_bad_labels_are_rejected(y_bad, match):
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match=match):
+        PolarizationEstimator().fit(X, y_bad)
+
+
+def test_wrong_number_of_features(fitted):
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="features"):
+        fitted.score(np.ones((2, 4)))
+
+
+def test_unknown_party_at_stance_time(fitted):
+    with pytest.raises(ValueError, match="not in classes_"):
+        fitted.stance(np.ones((2, 3)), y=[0, 5])
+
+
+def test_unfitted_estimator_raises():
+    with pytest.raises(NotFittedError):
+        PolarizationEstimator().transform(np.ones((2, 3)))
+
+
+def test_fit_does_not_modify_inputs(data):
+    X, y, _ = data
+    X_sparse = sp.csr_matrix(X[:500])
+    before_dense, before_sparse, before_y = X[:500].copy(), X_sparse.copy(), y[:500].copy()
+    PolarizationEstimator(grid_size=20, interval=None).fit(X_sparse, y[:500])
+    PolarizationEstimator(grid_size=20, interval=None).fit(X[:500], y[:500])
+    np.testing.assert_array_equal(X[:500], before_dense)
+    np.testing.assert_array_equal(X_sparse.toarray(), before_sparse.toarray())
+    np.testing.assert_array_equal(y[:500], before_y)
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(data):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    X, y, _ = data
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        PolarizationEstimator(device="cuda", interval=None).fit(X[:100], y[:100])

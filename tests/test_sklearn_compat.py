@@ -1,0 +1,21 @@
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+
+from skpolar import PolarizationEstimator
+
+# Small grids keep the ~50 fits of each estimator's common checks fast; the
+# first runs the default profile interval, the others cover the log-linear
+# family and the minibatch solver (with partial_fit).
+ESTIMATORS = [
+    PolarizationEstimator(grid_size=10),
+    PolarizationEstimator(emission="loglinear", grid_size=20, interval=None),
+    PolarizationEstimator(grid_size=20, solver="adam", max_iter=30, interval=None),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: {})
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_param_validation():
+    check_param_validation("PolarizationEstimator", PolarizationEstimator())
