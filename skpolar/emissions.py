@@ -1,11 +1,13 @@
 """Emission families: the word distribution phi(u) of a speech at stance u.
 
-Every family turns its parameters into the per-speech, per-node log
-likelihood ``x . log phi(u_g)`` (up to the multinomial coefficient), into the
-sufficient statistics of a posterior over the nodes, and into a surrogate
-``Q`` whose gradient at the current parameters is the gradient of the log
-marginal likelihood (Fisher's identity). The E-step runs without autograd;
-only the small ``Q`` graph is differentiated.
+Every family turns its parameters into a ``prepared`` form shared by all
+speeches (the G x V log table, or the log-linear normalizers), into the
+per-speech, per-node log likelihood ``x . log phi(u_g)`` (up to the
+multinomial coefficient), into the sufficient statistics of a posterior over
+the nodes, and into a surrogate ``Q`` whose gradient at the current
+parameters is the gradient of the log marginal likelihood (Fisher's
+identity). The E-step runs on a detached copy of ``prepared``; only the
+small ``Q`` graph is differentiated.
 
 Identification
 --------------
@@ -95,10 +97,10 @@ class TwoPoleEmission:
         counts[nodes] = (chunk.XT @ post).T
         return {"counts": counts}
 
-    def surrogate(self, params, stats, u):
-        table = self.log_table(params, u)
+    def surrogate(self, prepared, stats):
         # nodes no speech reaches carry -inf where p is 0 or 1; mask them out
-        return torch.where(stats["counts"] > 0, stats["counts"] * table, 0.0).sum()
+        counts = stats["counts"]
+        return torch.where(counts > 0, counts * prepared, 0.0).sum()
 
     def penalty(self, params):
         return 0.0
@@ -178,11 +180,10 @@ class LogLinearEmission:
             out["x_total"] = chunk.XT @ post.sum(dim=1)
         return out
 
-    def surrogate(self, params, stats, u):
-        log_norm = torch.logsumexp(self._logits(params, u), dim=1)
-        q = params["W"] @ stats["x_u"] - stats["node_length"] @ log_norm
+    def surrogate(self, prepared, stats):
+        q = prepared["W"] @ stats["x_u"] - stats["node_length"] @ prepared["log_norm"]
         if self.intercept:
-            q = q + params["c"] @ stats["x_total"]
+            q = q + prepared["c"] @ stats["x_total"]
         return q
 
     def penalty(self, params):

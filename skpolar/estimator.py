@@ -35,6 +35,7 @@ from .utils import torch_threads
 _DEGENERATE_CONCENTRATION = 200.0
 # Dense corpora with at most this many terms are collapsed to distinct rows.
 _COLLAPSE_MAX_FEATURES = 64
+_Z95 = 1.959963984540054
 # The observed-information standard error needs a Hessian of this many
 # parameters at most; larger models take it from the profile interval.
 _HESSIAN_MAX_PARAMS = 1000
@@ -123,8 +124,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     rho_ : float
         Polarization ``max(alpha_, beta_) / (alpha_ + beta_)``.
     rho_se_ : float
-        Standard error of ``rho_``: observed information (autograd Hessian)
-        for models of up to 1000 parameters, else from the interval's width.
+        Standard error of ``rho_``: the profile interval's half-width / 1.96,
+        the bootstrap standard deviation, or, with ``interval=None``, the
+        observed information (autograd Hessian) for models of up to 1000
+        parameters (NaN beyond).
     rho_ci_ : ndarray of shape (2,)
         95% interval for ``rho`` (NaN when ``interval=None``).
     rho_bootstrap_ : ndarray of shape (n_bootstrap,)
@@ -471,26 +474,31 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
 
     def _estimate_uncertainty(self, data, loss):
+        """rho_ci_ from the chosen interval; rho_se_ consistent with it.
+
+        The profile interval is trusted over the Wald (Hessian) standard error:
+        pole words that one party never uses push the two-pole logits towards
+        minus infinity, where the Hessian is ill-conditioned.
+        """
         self.rho_ci_ = np.full(2, np.nan)
-        self.rho_se_ = np.nan
         problem = self._problem(data)
-        n_params = len(problem.pack(self._params))
-        if n_params <= _HESSIAN_MAX_PARAMS:
-            self.rho_se_ = wald_se(problem, self._params)
         if self.interval == "profile":
-            low, high = profile_interval(
-                lambda rho: self._problem(data, fixed_rho=rho),
-                self._params, loss, problem.n_total, tol=self.tol,
-                max_iter=self.max_iter,
+            self.rho_ci_ = np.array(
+                profile_interval(
+                    lambda rho: self._problem(data, fixed_rho=rho),
+                    self._params, loss, problem.n_total, tol=self.tol,
+                    max_iter=self.max_iter,
+                )
             )
-            self.rho_ci_ = np.array([low, high])
+            self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * _Z95))
         elif self.interval == "bootstrap":
             self.rho_bootstrap_ = self._bootstrap(data)
             self.rho_ci_ = np.percentile(self.rho_bootstrap_, [2.5, 97.5])
-            if not np.isfinite(self.rho_se_):
-                self.rho_se_ = float(np.std(self.rho_bootstrap_, ddof=1))
-        if not np.isfinite(self.rho_se_) and np.all(np.isfinite(self.rho_ci_)):
-            self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * 1.959964))
+            self.rho_se_ = float(np.std(self.rho_bootstrap_, ddof=1))
+        elif len(problem.pack(self._params)) <= _HESSIAN_MAX_PARAMS:
+            self.rho_se_ = wald_se(problem, self._params)
+        else:
+            self.rho_se_ = np.nan
 
     def _bootstrap(self, data):
         X, side, weight = data

@@ -138,12 +138,14 @@ class Problem:
         """
         chunks = self.chunks if chunks is None else chunks
         params = self.unpack(vector, shapes, requires_grad=True)
+        log_w = self.log_weights(params)
+        prepared = self.emission.prepare(params, self.u)
         with torch.no_grad():
-            log_w = self.log_weights(params)
-            prepared = self.emission.prepare(params, self.u)
-            loglik, mass, stats = accumulate(chunks, self.emission, prepared, log_w, self.u)
+            loglik, mass, stats = accumulate(
+                chunks, self.emission, _detach(prepared), log_w.detach(), self.u
+            )
         # Fisher's identity: Q has the log likelihood's gradient at these params
-        q = mass @ self.log_weights(params) + self.emission.surrogate(params, stats, self.u)
+        q = mass @ log_w + self.emission.surrogate(prepared, stats)
         objective = -(scale * q - self.emission.penalty(params)) / self.n_total
         grads = torch.autograd.grad(objective, list(params.values()), allow_unused=True)
         grad = np.concatenate(
@@ -321,6 +323,12 @@ def minimize_minibatch(
         "solver_state": opt,
     }
     return params, info
+
+
+def _detach(prepared):
+    if isinstance(prepared, dict):
+        return {k: None if v is None else v.detach() for k, v in prepared.items()}
+    return prepared.detach()
 
 
 def _to_numpy(params):

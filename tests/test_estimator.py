@@ -32,9 +32,13 @@ def test_recovers_rho_within_its_own_interval(fitted, data):
     # the interval is informative, not the whole [0.5, 1) range
     assert high - low < 0.1
     assert fitted.converged_
-    assert fitted.rho_se_ > 0
-    # a Wald interval of 1.96 se and the profile interval agree in scale
-    assert 0.5 < (high - low) / (2 * 1.96 * fitted.rho_se_) < 2
+    assert fitted.rho_se_ == pytest.approx((high - low) / (2 * 1.959964))
+
+
+def test_wald_se_agrees_with_the_profile_in_scale(fitted, data):
+    X, y, _ = data
+    wald = PolarizationEstimator(grid_size=60, interval=None).fit(X, y)
+    assert 0.5 < wald.rho_se_ / fitted.rho_se_ < 2
 
 
 def test_fitted_attributes_are_numpy(fitted):
