@@ -111,6 +111,29 @@ class Problem:
                 out += [(None, None)] * size
         return out
 
+    def diagonal_scale(self, shapes):
+        """Square-root curvature guess per parameter: word share for per-word arrays."""
+        totals = self.word_totals()
+        share = totals / max(float(totals.sum()), 1.0)
+        per_speech = float(totals.sum()) / max(self.n_total, 1.0)
+        out = []
+        for name, shape in shapes:
+            size = int(np.prod(shape))
+            if len(shape) and shape[-1] == self.n_features and name in self.emission.param_names:
+                # expected count of the word per speech, floored for unseen words
+                word = np.sqrt(share * per_speech + 1e-2)
+                out.append(np.broadcast_to(word, shape).ravel())
+            else:
+                out.append(np.ones(size))
+        return np.concatenate(out)
+
+    def word_totals(self):
+        """Weighted count of every word over the corpus (numpy)."""
+        total = np.zeros(self.n_features)
+        for c in self.chunks:
+            total += (c.XT @ c.weight).cpu().numpy()
+        return total
+
     # ---- model pieces ------------------------------------------------------------
     def shapes(self, params):
         """``(a, b, pi)`` as torch scalars."""
@@ -181,10 +204,19 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
         ``n_iter``, ``converged``, ``loss_curve`` and ``message``.
     """
     shapes = problem.layout(params)
+    # L-BFGS runs on z = x * scale: per-word parameters are scaled by the
+    # square root of their expected curvature (the word's share of the corpus),
+    # so frequent and rare words converge together.
+    scale = problem.diagonal_scale(shapes)
+    bounds = [
+        (None if lo is None else lo * s, None if hi is None else hi * s)
+        for (lo, hi), s in zip(problem.bounds(shapes), scale)
+    ]
     curve = []
 
-    def fun(x):
-        return problem.value_and_grad(x, shapes)
+    def fun(z):
+        value, grad = problem.value_and_grad(z / scale, shapes)
+        return value, grad / scale
 
     def callback(intermediate_result):
         curve.append(float(intermediate_result.fun))
@@ -193,16 +225,16 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
 
     result = scipy.optimize.minimize(
         fun,
-        problem.pack(params),
+        problem.pack(params) * scale,
         jac=True,
         method="L-BFGS-B",
-        bounds=problem.bounds(shapes),
+        bounds=bounds,
         callback=callback,
         options={"maxiter": max_iter, "ftol": tol, "gtol": tol * 1e-2, "maxcor": 20},
     )
     # Stopping on a line search that can make no more progress at the optimum
     # (status 2 with a tiny projected gradient) is convergence too.
-    pg = _projected_gradient(result.x, result.jac, problem.bounds(shapes))
+    pg = _projected_gradient(result.x, result.jac, bounds)
     converged = bool(result.status == 0 or (result.status == 2 and pg < np.sqrt(tol)))
     info = {
         "n_iter": int(result.nit),
@@ -211,7 +243,7 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
         "message": str(result.message),
         "loss": float(result.fun),
     }
-    return _to_numpy(problem.unpack(result.x, shapes)), info
+    return _to_numpy(problem.unpack(result.x / scale, shapes)), info
 
 
 def _projected_gradient(x, g, bounds):
