@@ -22,6 +22,7 @@ from .optimization import (
     minimize_lbfgs,
     minimize_minibatch,
     profile_interval,
+    rho_of,
     run_epoch,
     wald_se,
     warn_unconverged,
@@ -397,12 +398,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             weight = np.ones(X.shape[0])
         return X, side, weight
 
-    def _problem(self, data, fixed_rho=None, weight=None):
-        X, side, w = data
+    def _problem(self, data, fixed_rho=None):
+        X, side, weight = data
         device = self._device()
-        chunks = make_chunks(
-            X, side, w if weight is None else weight, self.grid_size, device=device
-        )
+        chunks = make_chunks(X, side, weight, self.grid_size, device=device)
         return Problem(
             chunks, self._emission(), X.shape[1], self.grid_size, self.quadrature,
             pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
@@ -670,5 +669,4 @@ def _bootstrap_replicate(estimator, data, weight):
     params, _ = minimize_lbfgs(
         problem, dict(estimator._params), max_iter=estimator.max_iter, tol=estimator.tol
     )
-    a, b = np.exp(params["log_a"]), np.exp(params["log_b"])
-    return float(max(a, b) / (a + b))
+    return rho_of(params)

@@ -174,7 +174,7 @@ class Problem:
         grad = np.concatenate(
             [
                 np.zeros(p.numel()) if g is None else g.detach().cpu().numpy().ravel()
-                for p, g in zip(params.values(), grads)
+                for p, g in zip(params.values(), grads, strict=True)
             ]
         )
         penalty = float(torch.as_tensor(self.emission.penalty(params)).detach())
@@ -210,7 +210,7 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
     scale = problem.diagonal_scale(shapes)
     bounds = [
         (None if lo is None else lo * s, None if hi is None else hi * s)
-        for (lo, hi), s in zip(problem.bounds(shapes), scale)
+        for (lo, hi), s in zip(problem.bounds(shapes), scale, strict=True)
     ]
     curve = []
 
@@ -379,9 +379,7 @@ def warn_unconverged(info, max_iter):
 # ---- uncertainty -------------------------------------------------------------------
 def rho_of(params):
     """Polarization ``max(a, b) / (a + b)`` of a parameter dict (no fixed rho)."""
-    d = float(params["log_a"] - params["log_b"])
-    r = 1.0 / (1.0 + np.exp(-abs(d)))
-    return r
+    return float(1.0 / (1.0 + np.exp(-abs(params["log_a"] - params["log_b"]))))
 
 
 def wald_se(problem, params):
@@ -405,10 +403,10 @@ def wald_se(problem, params):
     hess = torch.autograd.functional.hessian(negloglik, x).detach().cpu().numpy()
     if not np.all(np.isfinite(hess)):
         return np.nan
-    d = float(params["log_a"] - params["log_b"])
-    r = 1.0 / (1.0 + np.exp(-abs(d)))
+    # rho = sigmoid(|log a - log b|)
+    r, sign = rho_of(params), np.sign(params["log_a"] - params["log_b"])
     grad = np.zeros(len(x))
-    grad[0], grad[1] = np.sign(d) * r * (1 - r), -np.sign(d) * r * (1 - r)
+    grad[0], grad[1] = sign * r * (1 - r), -sign * r * (1 - r)
     try:
         cov = np.linalg.pinv(hess, rcond=1e-10, hermitian=True)
     except np.linalg.LinAlgError:
@@ -434,9 +432,8 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1
     from scipy.stats import chi2
 
     threshold = chi2.ppf(level, df=1)
-    d = float(params["log_a"] - params["log_b"])
-    rho_hat = 1.0 / (1.0 + np.exp(-abs(d)))
-    sign = 1.0 if d >= 0 else -1.0
+    rho_hat = rho_of(params)
+    sign = 1.0 if params["log_a"] >= params["log_b"] else -1.0
     first = {k: v for k, v in params.items() if k not in ("log_a", "log_b")}
     first["log_kappa"] = np.asarray(np.logaddexp(params["log_a"], params["log_b"]))
     # rho -> (LR statistic - threshold, fitted params); the estimate itself is known

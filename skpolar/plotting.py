@@ -90,7 +90,7 @@ def plot_stance_distribution(estimator, X, y, ax=None, bins=40):
     # weights make both parties together a density, comparable with prior_pdf
     weight = 1.0 / (len(stance) * np.diff(edges)[0])
     top = 0.0
-    for label, color in zip(estimator.classes_, (LEFT_COLOR, RIGHT_COLOR)):
+    for label, color in zip(estimator.classes_, (LEFT_COLOR, RIGHT_COLOR), strict=True):
         mine = stance[y == label]
         heights, _, _ = ax.hist(
             mine, bins=edges, weights=np.full(len(mine), weight), color=color,

@@ -209,7 +209,7 @@ def test_minibatch_solvers_approach_the_lbfgs_optimum(data):
 def test_partial_fit_streams(data):
     X, y, _ = data
     stream = PolarizationEstimator(solver="adam", learning_rate=0.05, batch_size=500, grid_size=30)
-    for epoch in range(3):
+    for _ in range(3):
         for start in range(0, len(X), 1000):
             stream.partial_fit(X[start : start + 1000], y[start : start + 1000], classes=[0, 1])
     assert stream.n_iter_ == 12 and len(stream.loss_curve_) == 12
