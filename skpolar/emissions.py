@@ -71,6 +71,10 @@ class TwoPoleEmission:
     """
 
     param_names = ("eta",)
+    # Pole words one party never uses send their logits to minus infinity, a
+    # direction that curvature scaling by word frequency makes L-BFGS stop in
+    # early; the two-pole family is optimized unscaled.
+    precondition = False
 
     def init_params(self, class_counts, generator):
         theta = class_counts + _INIT_SMOOTHING
@@ -126,6 +130,9 @@ class LogLinearEmission:
     >>> LogLinearEmission().log_table(params, torch.tensor([0.0]).double()).exp()
     tensor([[0.5000, 0.5000]], dtype=torch.float64)
     """
+
+    # L-BFGS scales each word's W and c by the root of its frequency
+    precondition = True
 
     def __init__(self, intercept=True, l2_penalty=1.0):
         self.intercept = intercept

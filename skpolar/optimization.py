@@ -113,6 +113,8 @@ class Problem:
 
     def diagonal_scale(self, shapes):
         """Square-root curvature guess per parameter: word share for per-word arrays."""
+        if not getattr(self.emission, "precondition", False):
+            return np.ones(sum(int(np.prod(shape)) for _, shape in shapes))
         totals = self.word_totals()
         share = totals / max(float(totals.sum()), 1.0)
         per_speech = float(totals.sum()) / max(self.n_total, 1.0)
