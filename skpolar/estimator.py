@@ -20,6 +20,7 @@ from .optimization import (
     MinibatchSolver,
     Problem,
     minimize_lbfgs,
+    leave_saddle,
     minimize_minibatch,
     profile_interval,
     rho_of,
@@ -269,6 +270,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             params, info = minimize_lbfgs(
                 problem, params, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose
             )
+            params, info = leave_saddle(
+                problem, params, info, max_iter=self.max_iter, tol=self.tol
+            )
         else:
             params, info = minimize_minibatch(
                 problem, params, data, solver=self.solver,
@@ -285,7 +289,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.loss_curve_ = list(info["loss_curve"])
         self._generator = generator
         self._set_params(params)
-        self._estimate_uncertainty(data, info["loss"])
+        better = self._estimate_uncertainty(data, info["loss"])
+        if better is not None:
+            # the profile found a higher likelihood: continue from there
+            params, more = minimize_lbfgs(problem, better, max_iter=self.max_iter, tol=self.tol)
+            self.n_iter_ += more["n_iter"]
+            self.loss_curve_ += more["loss_curve"]
+            self._set_params(params)
+            self._estimate_uncertainty(data, more["loss"])
         return self
 
     @available_if(_minibatch_solver)
@@ -475,20 +486,23 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _estimate_uncertainty(self, data, loss):
         """rho_ci_ from the chosen interval; rho_se_ consistent with it.
 
+        Returns the parameters of a profile point that beats the estimate, if
+        the profile found one (see :func:`profile_interval`), else None.
+
         The profile interval is trusted over the Wald (Hessian) standard error:
         pole words that one party never uses push the two-pole logits towards
         minus infinity, where the Hessian is ill-conditioned.
         """
         self.rho_ci_ = np.full(2, np.nan)
         problem = self._problem(data)
+        better = None
         if self.interval == "profile":
-            self.rho_ci_ = np.array(
-                profile_interval(
-                    lambda rho: self._problem(data, fixed_rho=rho),
-                    self._params, loss, problem.n_total, tol=self.tol,
-                    max_iter=self.max_iter,
-                )
+            interval, better = profile_interval(
+                lambda rho: self._problem(data, fixed_rho=rho),
+                self._params, loss, problem.n_total, tol=self.tol,
+                max_iter=self.max_iter,
             )
+            self.rho_ci_ = np.array(interval)
             self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * _Z95))
         elif self.interval == "bootstrap":
             self.rho_bootstrap_ = self._bootstrap(data)
@@ -498,6 +512,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             self.rho_se_ = wald_se(problem, self._params)
         else:
             self.rho_se_ = np.nan
+        return better
 
     def _bootstrap(self, data):
         X, side, weight = data

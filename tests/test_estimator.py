@@ -322,3 +322,18 @@ def test_cuda_request_without_cuda_is_a_clear_error(data):
     X, y, _ = data
     with pytest.raises(ValueError, match="CUDA is not available"):
         PolarizationEstimator(device="cuda", interval=None).fit(X[:100], y[:100])
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_two_pole_fit_reaches_the_same_optimum_from_any_start(random_state):
+    # guards against an optimizer that stops early: a random start and the
+    # default start must agree on the maximum likelihood estimate. (The
+    # log-linear families have several optima along their scale ridge; they
+    # are started from the parties' log odds instead.)
+    X, y = make_polarized_speech(10000, rho=0.7, random_state=0)
+    kw = dict(grid_size=100, interval=None, max_iter=3000)
+    auto = PolarizationEstimator(**kw).fit(X, y)
+    rand = PolarizationEstimator(init="random", random_state=random_state, **kw).fit(X, y)
+    assert auto.converged_ and rand.converged_
+    assert auto.rho_ == pytest.approx(rand.rho_, abs=1e-3)
+    assert auto.score(X, y) == pytest.approx(rand.score(X, y), abs=1e-6)
