@@ -478,13 +478,12 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1
     def statistic(rho):
         if rho in evaluated:
             return evaluated[rho][0]
-        # warm start from the nearest profile point already fitted
-        nearest = min(evaluated, key=lambda r: abs(r - rho))
-        # the profile keeps the orientation of the fit: a >= b when d >= 0
+        # Start every profile fit at the estimate: chaining warm starts from
+        # far profile points left fits near the estimate unconverged, and an
+        # unconverged profile point overstates the LR statistic (too short an
+        # interval). The profile keeps the fit's orientation (a >= b if d >= 0).
         problem = problem_at(rho if sign > 0 else 1.0 - rho)
-        fitted, info = minimize_lbfgs(
-            problem, dict(evaluated[nearest][1]), max_iter=max_iter, tol=tol
-        )
+        fitted, info = minimize_lbfgs(problem, dict(first), max_iter=max_iter, tol=tol)
         value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
         evaluated[rho] = (value, fitted)
         return value
