@@ -15,7 +15,7 @@ import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .likelihood import accumulate, make_chunks
+from .likelihood import accumulate, log_marginal_rows, make_chunks
 from .quadrature import log_prior_weights, stance_grid
 
 # a and b are kept in [1e-2, 1e4]: wide enough for any polarization a corpus
@@ -187,8 +187,6 @@ class Problem:
 
     def loglik_torch(self, params):
         """Total penalized log likelihood as a differentiable torch scalar (small data)."""
-        from .likelihood import log_marginal_rows
-
         log_w = self.log_weights(params)
         prepared = self.emission.prepare(params, self.u)
         total = 0.0
