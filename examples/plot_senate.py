@@ -12,7 +12,7 @@ The corpus (Vafa, Naidu and Blei, 2020) is not shipped with skpolar; see
 this example prints a note and does nothing else.
 
 To keep the example under a minute on two cores it uses the log-linear emission
-(the fastest on a large vocabulary), the 1,000 most frequent terms, a grid of 40
+(the fastest on a large vocabulary), the 1,000 most frequent terms, a grid of 25
 nodes per side and no interval (``interval=None``). The default two-pole emission
 takes about twice as long on the same data.
 """
@@ -56,7 +56,7 @@ if senate is not None:
 # (``l2_penalty``), so ``rho_`` is a relative measure: compare it with fits that
 # use the same settings, not with the simulated examples.
 if senate is not None:
-    est = PolarizationEstimator(emission="loglinear", grid_size=40, interval=None)
+    est = PolarizationEstimator(emission="loglinear", grid_size=25, interval=None)
     est.fit(X, party)
     print(f"classes: {est.classes_}, rho = {est.rho_:.3f} "
           f"(a = {est.alpha_:.2f}, b = {est.beta_:.2f}), converged: {est.converged_}")
@@ -112,6 +112,8 @@ if senate is not None:
     print("right:", ", ".join(terms[order[::-1][:15]]))
     plot_partisan_words(est, feature_names=terms, n_words=15)
     plt.show()
+
+# sphinx_gallery_thumbnail_number = 2
 
 # %%
 # What the axis measures
