@@ -4,20 +4,16 @@ Run as ``skpolar ...`` (the console script) or ``python -m skpolar ...``.
 """
 
 import argparse
-import contextlib
-import itertools
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import warnings
 
 import numpy as np
 
 PROG = "skpolar"
-_SPINNER = "|/-\\"
 
 
 class CLIError(Exception):
@@ -382,10 +378,12 @@ def _save_plot(est, X, parties, path):
 
 # ---- shared ------------------------------------------------------------------------
 def _fit(est, X, y):
-    """Fit with an elapsed-time bar; returns (est, seconds), or None on failure."""
+    """Fit with a progress bar on a terminal; returns (est, seconds), or None on failure."""
     start = time.perf_counter()
+    if _stderr_is_tty():
+        est.set_params(verbose=1)  # tqdm bars for the fit and the interval
     try:
-        with _progress("fitting"), warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # torch's notice about its sparse tensors says nothing about the fit
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
@@ -402,39 +400,6 @@ def _fit(est, X, y):
             seen.add(text)
             print(f"{PROG}: warning: {text}", file=sys.stderr)
     return est, seconds
-
-
-@contextlib.contextmanager
-def _progress(desc):
-    """An elapsed-time spinner on stderr while the block runs (TTY only)."""
-    if not _stderr_is_tty():
-        yield
-        return
-    from tqdm import tqdm
-
-    done = threading.Event()
-
-    start = time.perf_counter()
-
-    def tick():
-        # fits that end within a second never show a bar
-        if done.wait(1.0):
-            return
-        bar = tqdm(bar_format="{desc}", file=sys.stderr, leave=False)
-        for turn in itertools.count():
-            elapsed = time.perf_counter() - start
-            bar.set_description_str(f"{desc} {_SPINNER[turn % 4]} {elapsed:.0f} s")
-            if done.wait(0.25):
-                break
-        bar.close()
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def _stderr_is_tty():

@@ -4,10 +4,11 @@ Every family turns its parameters into a ``prepared`` form shared by all
 speeches (the G x V log table, or the log-linear normalizers), into the
 per-speech, per-node log likelihood ``x . log phi(u_g)`` (up to the
 multinomial coefficient), into the sufficient statistics of a posterior over
-the nodes, and into a surrogate ``Q`` whose gradient at the current
-parameters is the gradient of the log marginal likelihood (Fisher's
-identity). The E-step runs on a detached copy of ``prepared``; only the
-small ``Q`` graph is differentiated.
+the nodes (added up chunk by chunk with ``add_stats``), and into a surrogate
+``Q`` whose gradient at the current parameters is the gradient of the log
+marginal likelihood (Fisher's identity). The E-step runs on a detached copy
+of ``prepared``; only the small ``Q`` graph is differentiated. A family with a
+closed-form M-step (``m_step``, the two-pole family) can be fitted by EM.
 
 Identification
 --------------
@@ -38,6 +39,13 @@ EMISSIONS = ("two_pole", "loglinear", "softmax")
 
 # Additive smoothing of the class word frequencies that start a fit.
 _INIT_SMOOTHING = 0.5
+# EM drives the pole probability of a word that side never uses to zero; its
+# logit is floored here (exp(-690) ~ 1e-300) so tables stay finite.
+_LOG_THETA_FLOOR = -690.0
+# Inner fixed-point passes of the two-pole M-step per E-step: each costs
+# O(G V), a fraction of an E-step, and more than a few do not cut the number
+# of E-steps further.
+_M_STEP_PASSES = 3
 
 
 def make_emission(name, l2_penalty=1.0):
@@ -86,25 +94,96 @@ class TwoPoleEmission:
     def log_table(self, params, u):
         log_theta = torch.log_softmax(params["eta"], dim=1)
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)[:, None]
-        return logaddexp(
-            torch.log1p(-p) + log_theta[0], torch.log(p) + log_theta[1]
-        )
+        # log((1 - p) theta_L + p theta_R) with the larger pole factored out per
+        # word: the exponentials stay in [0, 1] and the mixture is at least
+        # min(p, 1 - p), so nothing underflows to log(0).
+        top = torch.maximum(log_theta[0], log_theta[1])
+        left, right = torch.exp(log_theta - top)
+        if torch.is_grad_enabled() and params["eta"].requires_grad:
+            return top + torch.log((1.0 - p) * left + p * right)
+        # the E-step's copy needs no graph: build it in one buffer
+        table = torch.outer(1.0 - p[:, 0], left).addr_(p[:, 0], right)
+        return table.log_().add_(top)
 
     def prepare(self, params, u):
-        return self.log_table(params, u)
+        # per-side transposed copies are made on first use (see row_loglik)
+        return {"table": self.log_table(params, u), "by_nodes": {}}
 
     def row_loglik(self, chunk, prepared, nodes):
-        return chunk.X @ prepared[nodes].T
+        # a sparse product with a contiguous (V, nodes) table is a third faster
+        key = (nodes.start, nodes.stop)
+        table = prepared["by_nodes"].get(key)
+        if table is None:
+            table = prepared["by_nodes"][key] = prepared["table"][nodes].T.contiguous()
+        return chunk.X @ table
 
-    def stats(self, chunk, post, nodes, u):
-        counts = post.new_zeros((len(u), chunk.X.shape[1]))
-        counts[nodes] = (chunk.XT @ post).T
+    def add_stats(self, total, chunk, post, nodes, u):
+        # one contiguous (V, nodes) sum per node range: a sparse addmm into it
+        # is twice as fast as adding transposed products into (nodes, V) rows
+        total = {} if total is None else total
+        key = (nodes.start, nodes.stop)
+        part = total.get(key)
+        if part is None:
+            total[key] = chunk.XT @ post
+        else:
+            part.addmm_(chunk.XT, post)
+        return total
+
+    def finish_stats(self, total, u):
+        """Expected word counts per node, ``counts`` of shape (n_nodes, V)."""
+        counts = None
+        for (start, stop), part in total.items():
+            if counts is None:
+                counts = part.new_zeros((len(u), part.shape[0]))
+            counts[start:stop] += part.T
         return {"counts": counts}
 
     def surrogate(self, prepared, stats):
         # nodes no speech reaches carry -inf where p is 0 or 1; mask them out
         counts = stats["counts"]
-        return torch.where(counts > 0, counts * prepared, 0.0).sum()
+        return torch.where(counts > 0, counts * prepared["table"], 0.0).sum()
+
+    def m_step(self, params, stats, u):
+        """Pole vocabularies that raise the expected complete log likelihood.
+
+        Every token of a speech at node ``g`` came from the right pole with
+        probability ``p_g`` and from the left one otherwise. Given the expected
+        counts ``C`` per node and word, each pass splits ``C`` between the poles
+        in proportion to their current share and renormalizes (an EM step for
+        the token's pole); a few passes nearly maximize over the poles.
+
+        Parameters
+        ----------
+        params : dict of torch.Tensor
+            Current parameters (``eta``).
+        stats : dict
+            ``counts``, expected word counts per node, shape (n_nodes, V).
+        u : torch.Tensor of shape (n_nodes,)
+
+        Returns
+        -------
+        dict
+            The new ``eta`` (log pole probabilities, floored).
+        """
+        counts = stats["counts"]
+        p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
+        # a pole probability that reaches zero would make 0 / 0 below
+        tiny = float(np.exp(_LOG_THETA_FLOOR))
+        theta = torch.softmax(params["eta"], dim=1).clamp_min(tiny)
+        for _ in range(_M_STEP_PASSES):
+            share = torch.outer(1.0 - p, theta[0]).addr_(p, theta[1])
+            torch.div(counts, share, out=share)
+            left = theta[0] * ((1.0 - p) @ share)
+            right = theta[1] * (p @ share)
+            theta = torch.stack([left / left.sum(), right / right.sum()]).clamp_min(tiny)
+        return {"eta": torch.log(theta)}
+
+    log_floor = _LOG_THETA_FLOOR
+
+    def normalize(self, params):
+        """Pole logits as floored log probabilities (after an extrapolated EM step)."""
+        eta = torch.as_tensor(params["eta"])
+        return {"eta": torch.log_softmax(eta, dim=1).clamp_min(_LOG_THETA_FLOOR)}
 
     def penalty(self, params):
         return 0.0
@@ -179,13 +258,19 @@ class LogLinearEmission:
             out = out + (chunk.X @ prepared["c"])[:, None]
         return out
 
-    def stats(self, chunk, post, nodes, u):
-        lengths = post.new_zeros(len(u))
-        lengths[nodes] = chunk.lengths @ post
-        out = {"x_u": chunk.XT @ (post @ u[nodes]), "node_length": lengths}
+    def finish_stats(self, total, u):
+        return total
+
+    def add_stats(self, total, chunk, post, nodes, u):
+        if total is None:
+            total = {"x_u": post.new_zeros(chunk.X.shape[1]), "node_length": post.new_zeros(len(u))}
+            if self.intercept:
+                total["x_total"] = post.new_zeros(chunk.X.shape[1])
+        total["node_length"][nodes] += chunk.lengths @ post
+        total["x_u"] += chunk.XT @ (post @ u[nodes])
         if self.intercept:
-            out["x_total"] = chunk.XT @ post.sum(dim=1)
-        return out
+            total["x_total"] += chunk.XT @ post.sum(dim=1)
+        return total
 
     def surrogate(self, prepared, stats):
         q = prepared["W"] @ stats["x_u"] - stats["node_length"] @ prepared["log_norm"]

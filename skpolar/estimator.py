@@ -19,8 +19,9 @@ from .optimization import (
     LOG_SHAPE_BOUNDS,
     MinibatchSolver,
     Problem,
-    minimize_lbfgs,
     leave_saddle,
+    minimize_em,
+    minimize_lbfgs,
     minimize_minibatch,
     profile_interval,
     rho_of,
@@ -29,12 +30,18 @@ from .optimization import (
     warn_unconverged,
 )
 from .quadrature import QUADRATURE_RULES, stance_grid
-from .utils import torch_threads
+from .utils import progress, torch_threads
 
 # a + b above this means each camp's stances sit within ~0.03 of one point of
 # [0, 1]: far tighter than any real population, the signature of a fit whose
 # stance scale collapsed while W grew (the non-identified drift).
 _DEGENERATE_CONCENTRATION = 200.0
+# solver="auto" fits the two-pole family by EM above this many terms: there
+# L-BFGS crawls as pole probabilities head for zero, and can stop far from the
+# optimum (V = 300: rho 0.52 where EM reaches the likelihood's 0.83); on a
+# handful of terms EM crawls instead (wide stance posteriors) and L-BFGS is
+# the faster of the two.
+_EM_MIN_FEATURES = 20
 # Dense corpora with at most this many terms are collapsed to distinct rows.
 _COLLAPSE_MAX_FEATURES = 64
 _Z95 = 1.959963984540054
@@ -43,15 +50,32 @@ _Z95 = 1.959963984540054
 _HESSIAN_MAX_PARAMS = 1000
 
 
+_MINIBATCH_SOLVERS = ("adam", "sgd")
+
+
 def _minibatch_solver(estimator):
     """partial_fit exists for the minibatch solvers only, as in MLPClassifier."""
-    if estimator.solver == "lbfgs":
+    if estimator.solver not in _MINIBATCH_SOLVERS:
         raise AttributeError("partial_fit needs solver='adam' or solver='sgd'.")
     return True
 
 
 class DegenerateFitWarning(UserWarning):
-    """The fitted stances collapsed to a point: the model is not identified on the data."""
+    """The fitted stances collapsed to a point: the model is not identified on the data.
+
+    Raised by :meth:`PolarizationEstimator.fit` when ``alpha_ + beta_`` exceeds
+    200, which the research notebook's intercept-free ``"softmax"`` emission
+    reaches when fitted to convergence.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skpolar import DegenerateFitWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", DegenerateFitWarning)  # make it an error
+    ...     issubclass(DegenerateFitWarning, UserWarning)
+    True
+    """
 
 
 class PolarizationEstimator(TransformerMixin, BaseEstimator):
@@ -80,16 +104,20 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         ``"density"`` is the notebook's density-at-node rule.
     pi : "fit" or float in (0, 1), default="fit"
         Weight of the right-leaning component; ``"fit"`` estimates it.
-    solver : {"lbfgs", "adam", "sgd"}, default="lbfgs"
-        ``"lbfgs"`` is full-batch L-BFGS-B; ``"adam"`` and ``"sgd"`` take
-        minibatch steps of size ``learning_rate``.
+    solver : {"auto", "em", "lbfgs", "adam", "sgd"}, default="auto"
+        ``"em"`` is full-batch expectation-maximization with closed-form
+        M-steps (two-pole emission only; monotone, and fast on large
+        vocabularies); ``"lbfgs"`` is full-batch L-BFGS-B; ``"adam"`` and
+        ``"sgd"`` take minibatch steps of size ``learning_rate``. ``"auto"``
+        is ``"em"`` for the two-pole emission on more than 20 terms and
+        ``"lbfgs"`` otherwise.
     learning_rate : float, default=0.1
         Step size of ``"adam"`` and ``"sgd"``.
     batch_size : int or None, default=None
         Speeches per minibatch of ``"adam"`` and ``"sgd"``; None is the full
         batch (one step per epoch).
     max_iter : int, default=500
-        Iterations of L-BFGS, or epochs of the minibatch solvers.
+        Iterations of EM or L-BFGS, or epochs of the minibatch solvers.
     tol : float, default=1e-8
         Relative loss improvement below which the fit has converged
         (``n_iter_no_change`` epochs in a row for the minibatch solvers).
@@ -115,7 +143,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     device : str, default="cpu"
         Torch device for the numerics, for example ``"cuda"``.
     verbose : int, default=0
-        Print the loss at every iteration when positive.
+        0 is silent; 1 shows a progress bar (tqdm, on stderr) with the loss;
+        2 prints the loss at every iteration.
 
     Attributes
     ----------
@@ -173,7 +202,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "grid_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "quadrature": [StrOptions(set(QUADRATURE_RULES))],
         "pi": [StrOptions({"fit"}), Interval(numbers.Real, 0, 1, closed="neither")],
-        "solver": [StrOptions({"lbfgs", "adam", "sgd"})],
+        "solver": [StrOptions({"auto", "em", "lbfgs", *_MINIBATCH_SOLVERS})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -196,7 +225,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         *,
         quadrature="exact",
         pi="fit",
-        solver="lbfgs",
+        solver="auto",
         learning_rate=0.1,
         batch_size=None,
         max_iter=500,
@@ -256,32 +285,39 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         -------
         self : PolarizationEstimator
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> est.converged_, round(est.rho_, 1)
+        (True, 0.8)
         """
         X, side = self._validate_fit_input(X, y, reset=True)
         with torch_threads(self._work(X)):
             return self._fit(X, side)
 
     def _fit(self, X, side):
+        if self.solver not in _MINIBATCH_SOLVERS:
+            self._full_batch_solver()  # an impossible combination fails before any work
         generator = self._torch_generator()
         data = self._prepare_data(X, side)
         problem = self._problem(data)
         params = self._initial_params(X, side, generator)
-        if self.solver == "lbfgs":
-            params, info = minimize_lbfgs(
-                problem, params, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose
-            )
-            params, info = leave_saddle(
-                problem, params, info, max_iter=self.max_iter, tol=self.tol
-            )
-        else:
-            params, info = minimize_minibatch(
-                problem, params, data, solver=self.solver,
-                learning_rate=self.learning_rate, batch_size=self.batch_size,
-                max_iter=self.max_iter, tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change, generator=generator,
-                verbose=self.verbose,
-            )
-            self._solver_state = info["solver_state"]
+        with progress(self.verbose, "fit", self.max_iter) as callback:
+            if self.solver in _MINIBATCH_SOLVERS:
+                params, info = minimize_minibatch(
+                    problem, params, data, solver=self.solver,
+                    learning_rate=self.learning_rate, batch_size=self.batch_size,
+                    max_iter=self.max_iter, tol=self.tol,
+                    n_iter_no_change=self.n_iter_no_change, generator=generator,
+                    callback=callback,
+                )
+                self._solver_state = info["solver_state"]
+            else:
+                params, info = self._minimize(problem, params, callback)
+                params, info = leave_saddle(problem, params, info, minimize=self._minimize)
         if not info["converged"]:
             warn_unconverged(info, self.max_iter)
         self.n_iter_ = info["n_iter"]
@@ -292,12 +328,29 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         better = self._estimate_uncertainty(data, info["loss"])
         if better is not None:
             # the profile found a higher likelihood: continue from there
-            params, more = minimize_lbfgs(problem, better, max_iter=self.max_iter, tol=self.tol)
+            params, more = self._minimize(problem, better)
             self.n_iter_ += more["n_iter"]
             self.loss_curve_ += more["loss_curve"]
             self._set_params(params)
             self._estimate_uncertainty(data, more["loss"])
         return self
+
+    def _full_batch_solver(self):
+        """"em" or "lbfgs": the solver of fits, profile points and bootstrap refits."""
+        can_em = hasattr(self._emission(), "m_step")
+        if self.solver == "em" and not can_em:
+            raise ValueError(
+                f"solver='em' needs emission='two_pole' (closed-form M-step); got "
+                f"emission={self.emission!r}. Use solver='lbfgs' or 'auto'."
+            )
+        if self.solver == "auto":
+            return "em" if can_em and self.n_features_in_ > _EM_MIN_FEATURES else "lbfgs"
+        return self.solver
+
+    def _minimize(self, problem, params, callback=None):
+        """Fit ``problem`` from ``params`` with the full-batch solver."""
+        solve = minimize_em if self._full_batch_solver() == "em" else minimize_lbfgs
+        return solve(problem, params, max_iter=self.max_iter, tol=self.tol, callback=callback)
 
     @available_if(_minibatch_solver)
     def partial_fit(self, X, y, classes=None):
@@ -402,7 +455,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """The rows the likelihood sums over: ``(X, side, weight)``."""
         X = X.astype(np.float64, copy=False)
         # minibatches are drawn from speeches, so only full-batch fits collapse
-        full_batch = self.solver == "lbfgs" or self.batch_size is None
+        full_batch = self.solver not in _MINIBATCH_SOLVERS or self.batch_size is None
         if full_batch and not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
             X, side, weight, _ = collapse_duplicates(X, side, weight)
         elif weight is None:
@@ -497,11 +550,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         problem = self._problem(data)
         better = None
         if self.interval == "profile":
-            interval, better = profile_interval(
-                lambda rho: self._problem(data, fixed_rho=rho),
-                self._params, loss, problem.n_total, tol=self.tol,
-                max_iter=self.max_iter,
-            )
+            with progress(self.verbose, "profile interval", label="rho") as callback:
+                interval, better = profile_interval(
+                    lambda rho: self._problem(data, fixed_rho=rho),
+                    self._params, loss, problem.n_total,
+                    minimize=lambda prob, start: self._minimize(prob, start),
+                    callback=callback,
+                )
             self.rho_ci_ = np.array(interval)
             self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * _Z95))
         elif self.interval == "bootstrap":
@@ -610,6 +665,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         stance : ndarray of shape (n_samples, 1)
             ``E[u | x]``, in [-1, 1]; same float dtype as ``X``. Use
             :meth:`stance` for the posterior sd or to condition on the party.
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> u = est.transform(X)
+        >>> u.shape, bool(u[y == 1].mean() > 0 > u[y == 0].mean())
+        ((1000, 1), True)
         """
         return self.stance(X)[:, None]
 
@@ -620,6 +684,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, 2)
             Posterior mass on ``u < 0`` and on ``u >= 0``, ordered as ``classes_``.
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> est.predict_proba(X[:2]).sum(axis=1)
+        array([1., 1.])
         """
         right = self._posterior_pass(X)[3]
         return np.column_stack([1.0 - right, right])
@@ -630,6 +702,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> bool((est.predict(X) == y).mean() > 0.8)
+        True
         """
         right = self.predict_proba(X)[:, 1] >= 0.5
         return self.classes_[right.astype(int)]
@@ -640,6 +720,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         Returns
         -------
         loglik : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> # knowing the party can only lower the probability: p(x, y) <= p(x)
+        >>> bool((est.score_samples(X, y) <= est.score_samples(X) + 1e-12).all())
+        True
         """
         return self._posterior_pass(X, y)[0]
 
@@ -652,6 +741,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         Returns
         -------
         score : float
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> bool(abs(-est.score(X, y) - est.loss_curve_[-1]) < 1e-8)  # the fitted objective
+        True
         """
         return float(np.mean(self.score_samples(X, y)))
 
@@ -680,8 +777,5 @@ def _bootstrap_replicate(estimator, data, weight):
     X, side, _ = data
     keep = weight > 0
     sub = (X[keep], None if side is None else side[keep], weight[keep].astype(float))
-    problem = estimator._problem(sub)
-    params, _ = minimize_lbfgs(
-        problem, dict(estimator._params), max_iter=estimator.max_iter, tol=estimator.tol
-    )
+    params, _ = estimator._minimize(estimator._problem(sub), dict(estimator._params))
     return rho_of(params)

@@ -33,6 +33,14 @@ class Chunk:
     coefficients, ``weight`` the number of speeches each row stands for,
     ``nodes`` the slice of grid nodes the rows may sit on and ``rows`` their
     positions in the caller's matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.likelihood import make_chunks
+    >>> chunk = make_chunks(np.array([[2.0, 1.0]]), np.array([1]), None, grid_size=5)[0]
+    >>> chunk.nodes, chunk.lengths.tolist(), round(float(chunk.log_coef), 4)  # log 3
+    (slice(5, 10, None), [3.0], 1.0986)
     """
 
     X: torch.Tensor
@@ -99,6 +107,18 @@ def make_chunks(X, side, weight, grid_size, *, device="cpu", dtype=torch.float64
     Returns
     -------
     chunks : list of Chunk
+        Left-side rows first; each chunk's dense work arrays stay near
+        ``CHUNK_BYTES``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from skpolar.likelihood import make_chunks
+    >>> X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]))
+    >>> chunks = make_chunks(X, np.array([0, 1, 1]), None, grid_size=10)
+    >>> [(c.nodes.start, c.rows.tolist()) for c in chunks]
+    [(0, [0]), (10, [1, 2])]
     """
     n = X.shape[0]
     weight = np.ones(n) if weight is None else np.asarray(weight, dtype=float)
@@ -167,7 +187,21 @@ def _csr(X, device, dtype):
 
 
 def chunk_log_joint(chunk, emission, prepared, log_weight):
-    """``log w_g + x . log phi(u_g)`` for the chunk's rows and nodes, shape (rows, nodes)."""
+    """``log w_g + x . log phi(u_g)`` for the chunk's rows and nodes, shape (rows, nodes).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skpolar.emissions import TwoPoleEmission
+    >>> from skpolar.likelihood import chunk_log_joint, make_chunks
+    >>> chunk = make_chunks(np.array([[1.0, 0.0]]), None, None, grid_size=2)[0]
+    >>> eta = torch.zeros(2, 2, dtype=torch.float64)  # both poles uniform
+    >>> u = torch.tensor([-0.75, -0.25, 0.25, 0.75], dtype=torch.float64)
+    >>> prepared = TwoPoleEmission().prepare({"eta": eta}, u)
+    >>> joint = chunk_log_joint(chunk, TwoPoleEmission(), prepared, torch.log(torch.full((4,), 0.25)))
+    >>> torch.allclose(joint, torch.log(torch.tensor(0.125)).double())
+    True
+    """
     nodes = chunk.nodes
     return emission.row_loglik(chunk, prepared, nodes) + log_weight[nodes]
 
@@ -183,9 +217,28 @@ def accumulate(chunks, emission, prepared, log_weight, u, *, stats=True):
         Posterior mass on each node, summed over rows (None without stats).
     emission_stats : dict
         The emission's expected-count statistics (None without stats).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skpolar.emissions import TwoPoleEmission
+    >>> from skpolar.likelihood import accumulate, make_chunks
+    >>> from skpolar.quadrature import stance_grid
+    >>> X = np.array([[3.0, 0.0], [0.0, 3.0]])
+    >>> chunks = make_chunks(X, None, None, grid_size=20)
+    >>> u = torch.as_tensor(stance_grid(20))
+    >>> eta = torch.log(torch.tensor([[0.9, 0.1], [0.1, 0.9]], dtype=torch.float64))
+    >>> em = TwoPoleEmission()
+    >>> log_w = torch.full((40,), -np.log(40.0), dtype=torch.float64)
+    >>> loglik, mass, stats = accumulate(chunks, em, em.prepare({"eta": eta}, u), log_w, u)
+    >>> round(float(mass.sum()), 12)  # posterior mass of the two speeches
+    2.0
+    >>> bool(stats["counts"][:, 0] @ u < 0)  # the left word's counts sit left of 0
+    True
     """
     loglik = 0.0
-    mass, total = None, None
+    mass = torch.zeros(len(u), dtype=u.dtype, device=u.device) if stats else None
+    total = None
     for chunk in chunks:
         joint = chunk_log_joint(chunk, emission, prepared, log_weight)
         norm = torch.logsumexp(joint, dim=1)
@@ -193,20 +246,31 @@ def accumulate(chunks, emission, prepared, log_weight, u, *, stats=True):
         if not stats:
             continue
         post = torch.exp(joint - norm[:, None]) * chunk.weight[:, None]
-        part = emission.stats(chunk, post, chunk.nodes, u)
-        node_mass = post.new_zeros(len(u))
-        node_mass[chunk.nodes] = post.sum(dim=0)
-        if mass is None:
-            mass, total = node_mass, part
-        else:
-            mass += node_mass
-            for key in total:
-                total[key] += part[key]
+        mass[chunk.nodes] += post.sum(dim=0)
+        total = emission.add_stats(total, chunk, post, chunk.nodes, u)
+    if total is not None:
+        total = emission.finish_stats(total, u)
     return loglik, mass, total
 
 
 def log_marginal_rows(chunk, emission, prepared, log_weight):
-    """Per-row log marginal likelihood (with multinomial coefficient) and log posterior."""
+    """Per-row log marginal likelihood (with multinomial coefficient) and log posterior.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skpolar.emissions import TwoPoleEmission
+    >>> from skpolar.likelihood import log_marginal_rows, make_chunks
+    >>> chunk = make_chunks(np.array([[0.0, 0.0]]), None, None, grid_size=3)[0]
+    >>> u = torch.linspace(-0.9, 0.9, 6, dtype=torch.float64)
+    >>> em = TwoPoleEmission()
+    >>> prepared = em.prepare({"eta": torch.zeros(2, 2, dtype=torch.float64)}, u)
+    >>> log_w = torch.full((6,), -np.log(6.0), dtype=torch.float64)
+    >>> rows, log_post = log_marginal_rows(chunk, em, prepared, log_w)
+    >>> # an empty speech has probability one and the prior as its posterior
+    >>> abs(float(rows[0])) < 1e-12, torch.allclose(log_post.exp(), log_w.exp())
+    (True, True)
+    """
     joint = chunk_log_joint(chunk, emission, prepared, log_weight)
     norm = torch.logsumexp(joint, dim=1)
     return norm + chunk.log_coef, joint - norm[:, None]

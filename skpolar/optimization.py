@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .likelihood import accumulate, log_marginal_rows, make_chunks
 from .quadrature import log_prior_weights, stance_grid
+from .utils import torch_threads
 
 # a and b are kept in [1e-2, 1e4]: wide enough for any polarization a corpus
 # shows, narrow enough that lgamma and the quadrature stay accurate.
@@ -26,6 +27,8 @@ LOGIT_PI_BOUNDS = (-10.0, 10.0)
 SADDLE_WIDTH = 0.2
 # Largest rho a profile explores: 1 - 1e-4.
 RHO_MAX = 1.0 - 1e-4
+# Longest SQUAREM extrapolation, in EM steps; longer jumps rarely pay.
+_SQUAREM_MAX_STEP = 64.0
 
 
 class Problem:
@@ -46,6 +49,23 @@ class Problem:
         Hold ``a / (a + b)`` at this value (profile likelihood).
     device, dtype
         Where the torch work runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> value, grad = problem.value_and_grad(problem.pack(start), problem.layout(start))
+    >>> grad.shape  # log a, log b, logit pi, then the 2 x 3 pole logits
+    (9,)
     """
 
     def __init__(
@@ -157,20 +177,28 @@ class Problem:
         return log_prior_weights(a, b, pi, self.grid_size, self.quadrature)
 
     # ---- objective ----------------------------------------------------------------
+    def e_step(self, params, chunks=None):
+        """E-step over ``chunks`` (all by default).
+
+        Returns ``(loglik, mass, stats)`` from :func:`accumulate`, then the log
+        prior weights and the prepared emission, still attached to the graph
+        of ``params`` for a surrogate gradient.
+        """
+        chunks = self.chunks if chunks is None else chunks
+        log_w = self.log_weights(params)
+        prepared = self.emission.prepare(params, self.u)
+        with torch.no_grad():
+            sums = accumulate(chunks, self.emission, _detach(prepared), log_w.detach(), self.u)
+        return sums, log_w, prepared
+
     def value_and_grad(self, vector, shapes, chunks=None, scale=1.0):
         """Mean penalized negative log likelihood and its gradient, as numpy.
 
         ``chunks`` restricts the sum to a minibatch whose log likelihood is
         multiplied by ``scale`` to stand for the whole corpus.
         """
-        chunks = self.chunks if chunks is None else chunks
         params = self.unpack(vector, shapes, requires_grad=True)
-        log_w = self.log_weights(params)
-        prepared = self.emission.prepare(params, self.u)
-        with torch.no_grad():
-            loglik, mass, stats = accumulate(
-                chunks, self.emission, _detach(prepared), log_w.detach(), self.u
-            )
+        (loglik, mass, stats), log_w, prepared = self.e_step(params, chunks)
         # Fisher's identity: Q has the log likelihood's gradient at these params
         q = mass @ log_w + self.emission.surrogate(prepared, stats)
         objective = -(scale * q - self.emission.penalty(params)) / self.n_total
@@ -185,6 +213,30 @@ class Problem:
         value = -(scale * loglik - penalty) / self.n_total
         return value, grad
 
+    def prior_m_step(self, params, mass):
+        """The prior parameters that maximize ``sum_g mass_g log w_g`` (EM's M-step).
+
+        A few dozen evaluations of the quadrature, independent of the corpus size.
+        """
+        prior = {name: params[name] for name in self.prior_names}
+        shapes = [(name, np.shape(prior[name])) for name in self.prior_names]
+        mass = mass.to(self.dtype)
+
+        def fun(vector):
+            p = self.unpack(vector, shapes, requires_grad=True)
+            q = -(mass @ self.log_weights(p)) / max(self.n_total, 1.0)
+            grads = torch.autograd.grad(q, list(p.values()))
+            return float(q.detach()), np.concatenate([g.cpu().numpy().ravel() for g in grads])
+
+        # a few hundred quadrature cells: threads would only add hand-off costs
+        with torch_threads(0):
+            result = scipy.optimize.minimize(
+                fun, np.concatenate([np.ravel(prior[n]) for n in self.prior_names]),
+                jac=True, method="L-BFGS-B", bounds=self.bounds(shapes),
+                options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 100},
+            )
+        return _to_numpy(self.unpack(result.x, shapes))
+
     def loglik_torch(self, params):
         """Total penalized log likelihood as a differentiable torch scalar (small data)."""
         log_w = self.log_weights(params)
@@ -196,14 +248,33 @@ class Problem:
         return total - self.emission.penalty(params)
 
 
-def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
+def minimize_lbfgs(problem, params, *, max_iter, tol, callback=None):
     """Fit with scipy's L-BFGS-B inside the safe parameter box.
+
+    ``callback(loss)`` is called after every iteration.
 
     Returns
     -------
     params : dict of ndarray
     info : dict
-        ``n_iter``, ``converged``, ``loss_curve`` and ``message``.
+        ``n_iter``, ``converged``, ``loss_curve``, ``message`` and ``loss``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, minimize_lbfgs, rho_of
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> params, info = minimize_lbfgs(problem, start, max_iter=500, tol=1e-8)
+    >>> info["converged"], round(rho_of(params), 1)
+    (True, 0.8)
     """
     shapes = problem.layout(params)
     # L-BFGS runs on z = x * scale: per-word parameters are scaled by the
@@ -220,10 +291,10 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
         value, grad = problem.value_and_grad(z / scale, shapes)
         return value, grad / scale
 
-    def callback(intermediate_result):
+    def record(intermediate_result):
         curve.append(float(intermediate_result.fun))
-        if verbose:
-            print(f"iteration {len(curve)}: loss {curve[-1]:.8f}")
+        if callback is not None:
+            callback(curve[-1])
 
     result = scipy.optimize.minimize(
         fun,
@@ -231,7 +302,7 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        callback=callback,
+        callback=record,
         options={"maxiter": max_iter, "ftol": tol, "gtol": tol * 1e-2, "maxcor": 20},
     )
     # Stopping on a line search that can make no more progress at the optimum
@@ -248,24 +319,158 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, verbose=0):
     return _to_numpy(problem.unpack(result.x / scale, shapes)), info
 
 
-def leave_saddle(problem, params, info, *, max_iter, tol):
+def minimize_em(problem, params, *, max_iter, tol, callback=None):
+    """Fit by expectation-maximization (Bock-Aitkin EM over the stance grid), accelerated.
+
+    One EM step is an E-step over the chunks (posterior mass per node and
+    expected word counts per node) and closed-form M-steps: the prior's
+    ``(a, b, pi)`` maximize ``sum_g mass_g log w_g`` (a small problem of its
+    own) and the emission updates in closed form (``emission.m_step``).
+    Parameters that run to a boundary (a pole probability of zero) get there
+    without the ill-conditioning that slows gradient methods, but plain EM
+    crawls where the stance posteriors are wide, so steps are extrapolated
+    (SQUAREM, Varadhan and Roland 2008): from ``x``, ``x1 = F(x)`` and
+    ``x2 = F(x1)``, the next point is ``x - 2 s r + s**2 v`` with ``r = x1 - x``,
+    ``v = x2 - x1 - r`` and step ``s = -|r| / |v|``. An extrapolated point that
+    does worse than ``x1`` is replaced by ``x2`` (and the longest step
+    allowed is halved), so the loss of the accepted points never rises. The fit stops when a cycle improves the mean loss by
+    less than ``tol`` relative.
+
+    Returns
+    -------
+    params : dict of ndarray
+    info : dict
+        ``n_iter`` (E-steps taken), ``converged``, ``loss_curve`` (the loss at
+        every accepted point after the start), ``message`` and ``loss``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, minimize_em
+    >>> X, y = make_polarized_speech(1000, rho=0.8, n_features=30, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 10), emission, 30, 10, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> params, info = minimize_em(problem, start, max_iter=20, tol=1e-8)
+    >>> bool(np.all(np.diff(info["loss_curve"]) <= 1e-12))  # the loss never rises
+    True
+    """
+    emission = problem.emission
+    shapes = problem.layout(params)
+    bounds = problem.bounds(shapes)
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    n_prior = sum(int(np.prod(shape)) for name, shape in shapes if name in problem.prior_names)
+    floor = getattr(emission, "log_floor", -np.inf)
+    n_steps = 0
+
+    def em_map(x):
+        """(F(x), loss at x): one E-step and the M-steps."""
+        nonlocal n_steps
+        n_steps += 1
+        tparams = problem.unpack(x, shapes)
+        with torch.no_grad():
+            (loglik, mass, stats), _, _ = problem.e_step(tparams)
+            loss = -(loglik - float(emission.penalty(tparams))) / problem.n_total
+            update = _to_numpy(emission.m_step(tparams, stats, problem.u))
+        current = _to_numpy(tparams)
+        new = {**current, **problem.prior_m_step(current, mass), **update}
+        return problem.pack(new), loss
+
+    def project(x):
+        params = _to_numpy(problem.unpack(np.clip(x, lo, hi), shapes))
+        return problem.pack({**params, **_to_numpy(emission.normalize(params))})
+
+    x = problem.pack(params)
+    curve, previous, converged, loss = [], None, False, None
+    # the step bound grows while long jumps succeed and halves when one fails
+    max_step, step = 2.0, -1.0
+    while True:
+        x1, loss_x = em_map(x)
+        if previous is not None:
+            if loss_x > previous["loss1"]:
+                # the extrapolation overshot: fall back to the plain EM point
+                x, previous = previous["x2"], dict(previous, x2=None)
+                x1, loss_x = em_map(x)
+            curve.append(loss_x)
+            if callback is not None:
+                callback(loss_x)
+            if previous["loss"] - loss_x <= tol * max(abs(loss_x), 1.0):
+                converged = True
+        loss = loss_x
+        if converged or n_steps >= max_iter:
+            break
+        x2, loss1 = em_map(x1)
+        r, v = x1 - x, x2 - 2 * x1 + x
+        # coordinates at a bound or a floor move by clipping, not by a trend
+        free = (x > lo) & (x < hi) & (x2 > lo) & (x2 < hi)
+        free[n_prior:] &= np.minimum(x, np.minimum(x1, x2))[n_prior:] > floor + 1.0
+        norm_v = np.sqrt(v[free] @ v[free])
+        step = -np.sqrt(r[free] @ r[free]) / norm_v if norm_v > 0 else -1.0
+        step = float(np.clip(step, -max_step, -1.0))
+        jump = x2.copy()
+        jump[free] = (x - 2 * step * r + step**2 * v)[free]
+        previous = {"loss": loss_x, "loss1": loss1, "x2": x2}
+        x = project(jump)
+    info = {
+        "n_iter": n_steps,
+        "converged": converged,
+        "loss_curve": curve or [loss],
+        "message": "" if converged else "maximum number of iterations reached",
+        "loss": loss,
+    }
+    return _to_numpy(problem.unpack(x, shapes)), info
+
+
+def leave_saddle(problem, params, info, *, minimize):
     """Refit from polarized starts when a fit ended next to the ``a = b`` line.
 
     With ``a = b`` the mixture is symmetric and the gradient along ``a - b``
     vanishes, so a fit that drifts there can stop on the saddle although a
-    polarized optimum is better. Both orientations are tried from
-    ``rho = 0.75`` at the same ``a + b``; the best of the three fits is kept.
+    polarized optimum is better. A fit can also end in a neighbouring local
+    optimum with ``a, b < 1``: one U-shaped component that puts the camps at
+    both poles, with ``rho`` near 0.5. Both are left the same way: refit
+    with ``minimize(problem, params)`` (the fit's own solver) from the
+    polarized prior a fit starts at, ``a = 3, b = 1`` and its mirror image
+    (with ``pi = 1/2`` when ``pi`` is estimated), keeping the emission; the
+    best of the three fits is kept. (Restarts at the saddle's own ``a + b``
+    fall back into the U-shaped optimum.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, leave_saddle, minimize_lbfgs, rho_of
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> on_saddle = {"log_a": np.log(2.0), "log_b": np.log(2.0), "logit_pi": 0.0,
+    ...              **emission.init_params(counts, None)}
+    >>> def fit(prob, params):
+    ...     return minimize_lbfgs(prob, params, max_iter=500, tol=1e-8)
+    >>> params, info = fit(problem, on_saddle)
+    >>> round(rho_of(params), 2)  # the symmetric mixture has no gradient along a - b
+    0.5
+    >>> params, info = leave_saddle(problem, params, info, minimize=fit)
+    >>> round(rho_of(params), 1)
+    0.8
     """
     if abs(float(params["log_a"] - params["log_b"])) > SADDLE_WIDTH:
         return params, info
-    log_kappa = float(np.logaddexp(params["log_a"], params["log_b"]))
     best, best_info = params, info
-    for lean in (0.75, 0.25):
-        start = dict(
-            params, log_a=np.asarray(log_kappa + np.log(lean)),
-            log_b=np.asarray(log_kappa + np.log(1 - lean)),
-        )
-        fitted, fitted_info = minimize_lbfgs(problem, start, max_iter=max_iter, tol=tol)
+    for log_a, log_b in ((np.log(3.0), 0.0), (0.0, np.log(3.0))):
+        start = dict(params, log_a=np.asarray(log_a), log_b=np.asarray(log_b))
+        if "logit_pi" in params:
+            start["logit_pi"] = np.asarray(0.0)
+        fitted, fitted_info = minimize(problem, start)
         if fitted_info["loss"] < best_info["loss"]:
             best, best_info = fitted, fitted_info
     if best is not params:
@@ -288,6 +493,14 @@ class MinibatchSolver:
     """Plain SGD or Adam over minibatches, with parameters kept in the safe box.
 
     The state is numpy, so an estimator holding it pickles anywhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.optimization import MinibatchSolver
+    >>> solver = MinibatchSolver("sgd", learning_rate=0.5)
+    >>> solver.step(np.array([1.0, 1.0]), np.array([1.0, -4.0]), lo=-1.0, hi=2.0)
+    array([0.5, 2. ])
     """
 
     def __init__(self, solver, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -317,6 +530,26 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
 
     ``data`` is ``(X, side, weight)``; ``batch_size=None`` takes the full batch
     (one step per epoch, as the research notebook does).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, MinibatchSolver, run_epoch
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> solver = MinibatchSolver("adam", learning_rate=0.05)
+    >>> data = (X, y, np.ones(len(y)))
+    >>> params, loss = run_epoch(problem, start, solver, data, 250, torch.Generator())
+    >>> solver.t  # one Adam step per minibatch of 250
+    8
     """
     X, side, weight = data
     n = X.shape[0]
@@ -352,12 +585,33 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
 
 def minimize_minibatch(
     problem, params, data, *, solver, learning_rate, batch_size, max_iter, tol,
-    n_iter_no_change, generator, verbose=0
+    n_iter_no_change, generator, callback=None
 ):
     """Epochs of SGD or Adam with sklearn's stopping rule.
 
     Training stops when the epoch loss has not improved on the best loss by
     more than ``tol`` (relative) for ``n_iter_no_change`` epochs in a row.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, minimize_minibatch
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> params, info = minimize_minibatch(
+    ...     problem, start, (X, y, np.ones(len(y))), solver="adam", learning_rate=0.05,
+    ...     batch_size=250, max_iter=5, tol=1e-4, n_iter_no_change=2,
+    ...     generator=torch.Generator())
+    >>> len(info["loss_curve"]) <= 5
+    True
     """
     opt = MinibatchSolver(solver, learning_rate)
     curve, best, stall = [], np.inf, 0
@@ -365,8 +619,8 @@ def minimize_minibatch(
     for epoch in range(max_iter):
         params, loss = run_epoch(problem, params, opt, data, batch_size, generator)
         curve.append(loss)
-        if verbose:
-            print(f"epoch {epoch + 1}: loss {loss:.8f}")
+        if callback is not None:
+            callback(loss)
         if not np.isfinite(loss):
             break
         if loss > best - tol * max(abs(best), 1.0):
@@ -389,9 +643,11 @@ def minimize_minibatch(
 
 
 def _detach(prepared):
-    if isinstance(prepared, dict):
-        return {k: None if v is None else v.detach() for k, v in prepared.items()}
-    return prepared.detach()
+    # tensors lose their graph; caches (dicts) start empty in the copy
+    return {
+        k: v.detach() if torch.is_tensor(v) else ({} if isinstance(v, dict) else v)
+        for k, v in prepared.items()
+    }
 
 
 def _to_numpy(params):
@@ -399,6 +655,19 @@ def _to_numpy(params):
 
 
 def warn_unconverged(info, max_iter):
+    """Issue sklearn's ConvergenceWarning for a solver's ``info``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.exceptions import ConvergenceWarning
+    >>> from skpolar.optimization import warn_unconverged
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_unconverged({"message": "maximum number of iterations reached"}, 10)
+    >>> caught[0].category is ConvergenceWarning
+    True
+    """
     warnings.warn(
         f"The fit did not converge in {max_iter} iterations ({info['message']}); "
         "increase max_iter or loosen tol.",
@@ -409,7 +678,15 @@ def warn_unconverged(info, max_iter):
 
 # ---- uncertainty -------------------------------------------------------------------
 def rho_of(params):
-    """Polarization ``max(a, b) / (a + b)`` of a parameter dict (no fixed rho)."""
+    """Polarization ``max(a, b) / (a + b)`` of a parameter dict (no fixed rho).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.optimization import rho_of
+    >>> round(rho_of({"log_a": np.log(1.0), "log_b": np.log(3.0)}), 6)
+    0.75
+    """
     return float(1.0 / (1.0 + np.exp(-abs(params["log_a"] - params["log_b"]))))
 
 
@@ -419,6 +696,24 @@ def wald_se(problem, params):
     The gauge directions of the emission (a constant added to all logits of a
     pole) make the Hessian singular; they carry no information about rho, so
     the pseudo-inverse gives the right variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, minimize_lbfgs, wald_se
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> params, info = minimize_lbfgs(problem, start, max_iter=500, tol=1e-8)
+    >>> se = wald_se(problem, params)
+    >>> bool(0 < se < 0.05)
+    True
     """
     shapes = problem.layout(params)
     x = torch.as_tensor(problem.pack(params), dtype=problem.dtype, device=problem.device)
@@ -446,12 +741,13 @@ def wald_se(problem, params):
     return np.sqrt(var) if var > 0 else np.nan
 
 
-def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1e-9,
-                     max_iter=500):
+def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0.95,
+                     callback=None):
     """Profile-likelihood interval for rho.
 
     ``problem_at(rho)`` builds the problem with ``a / (a + b)`` held at
-    ``rho``. The interval holds every rho whose likelihood-ratio statistic
+    ``rho`` and ``minimize(problem, params)`` fits it (the fit's own solver);
+    ``callback(rho)`` is called after every profile point. The interval holds every rho whose likelihood-ratio statistic
     ``2 (l_hat - l_profile(rho))`` stays below the chi-square(1) quantile; at
     the ``rho = 0.5`` boundary the lower end is 0.5 itself when the data
     cannot exclude it.
@@ -462,6 +758,29 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1
     better : dict or None
         Parameters (in ``log_a, log_b`` form) of a profile point whose
         likelihood beats the estimate's: the fit stopped short of the maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.optimization import Problem, minimize_lbfgs, profile_interval, rho_of
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> def fit(prob, params):
+    ...     return minimize_lbfgs(prob, params, max_iter=500, tol=1e-8)
+    >>> params, info = fit(problem, start)
+    >>> chunks = problem.chunks
+    >>> def at(rho):
+    ...     return Problem(chunks, emission, 3, 20, "exact", fixed_rho=rho)
+    >>> (low, high), better = profile_interval(at, params, info["loss"], 2000, minimize=fit)
+    >>> bool(low < rho_of(params) < high), better is None
+    (True, True)
     """
     from scipy.stats import chi2
 
@@ -481,9 +800,11 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, level=0.95, tol=1
         # unconverged profile point overstates the LR statistic (too short an
         # interval). The profile keeps the fit's orientation (a >= b if d >= 0).
         problem = problem_at(rho if sign > 0 else 1.0 - rho)
-        fitted, info = minimize_lbfgs(problem, dict(first), max_iter=max_iter, tol=tol)
+        fitted, info = minimize(problem, dict(first))
         value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
         evaluated[rho] = (value, fitted)
+        if callback is not None:
+            callback(rho)
         return value
 
     def search(direction, limit):

@@ -1,6 +1,7 @@
 """Small torch helpers shared by the numerics."""
 
 import contextlib
+import sys
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -55,3 +56,45 @@ def logaddexp(x, y):
     0.6931471805599453
     """
     return torch.maximum(x, y) + torch.log1p(torch.exp(-torch.abs(x - y)))
+
+
+@contextlib.contextmanager
+def progress(verbose, desc, total=None, label="loss"):
+    """A per-iteration callback ``callback(value)`` for a solver, or None when silent.
+
+    ``verbose=1`` draws a tqdm bar on stderr (gone when the block ends);
+    ``verbose >= 2`` prints one line per iteration.
+
+    Examples
+    --------
+    >>> from skpolar.utils import progress
+    >>> with progress(2, "fit") as callback:
+    ...     callback(0.5)
+    fit 1: loss 0.50000000
+    >>> with progress(0, "fit") as callback:
+    ...     callback is None
+    True
+    """
+    if not verbose:
+        yield None
+        return
+    if verbose >= 2:
+        count = 0
+
+        def report(value):
+            nonlocal count
+            count += 1
+            print(f"{desc} {count}: {label} {value:.8f}")
+
+        yield report
+        return
+    from tqdm.auto import tqdm
+
+    # delay: fits that end within a second never show a bar
+    with tqdm(desc=desc, total=total, unit="it", leave=False, file=sys.stderr, delay=1.0) as bar:
+
+        def update(value):
+            bar.set_postfix_str(f"{label} {value:.6g}", refresh=False)
+            bar.update(1)
+
+        yield update

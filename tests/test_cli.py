@@ -258,3 +258,15 @@ def test_failed_fit_is_one_line_and_writes_nothing(speeches_csv, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["skpolar: error: the fit failed: the optimizer gave up"]
     assert not out_dir.exists()
+
+
+def test_help_answers_without_importing_torch():
+    code = (
+        "import sys; from skpolar.cli import main; "
+        "main(['--help']); main(['--version']); "
+        "sys.exit(3 if 'torch' in sys.modules else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "demo" in result.stdout and "skpolar 0.1.0" in result.stdout
