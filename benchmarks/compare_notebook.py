@@ -7,7 +7,8 @@ For each true polarization ``rho`` one data set is drawn with
 * the notebook reference (``benchmarks/notebook_reference.fit_notebook``:
   ``softmax(W u)``, float32, 200 grid nodes per side, 200 full-batch SGD
   epochs), and
-* ``PolarizationEstimator()`` with its defaults (two-pole emission, L-BFGS,
+* ``PolarizationEstimator()`` with its defaults (two-pole emission, ``solver="auto"``
+  (L-BFGS on three terms),
   exact quadrature, ``interval="profile"``), timed twice: the whole ``fit``
   including the 95% profile interval, and ``fit`` with ``interval=None``.
 

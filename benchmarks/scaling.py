@@ -14,8 +14,9 @@ its own):
   Democrats and Republicans only), when the corpus is found.
 
 For each configuration and ``emission`` in {"loglinear", "two_pole"} the child
-fits ``PolarizationEstimator(emission=..., interval=None)`` and reports the fit
-time, ``n_iter_``, time per iteration, the peak resident memory of the fit
+fits ``PolarizationEstimator(emission=..., interval=None)`` (``solver="auto"``:
+EM for the two-pole family on more than 20 terms, L-BFGS otherwise; the table
+names the one used) and reports the fit time, ``n_iter_``, time per iteration, the peak resident memory of the fit
 (``VmHWM`` from ``/proc/self/status``, reset after the data are built when the
 kernel allows it, else the process's whole peak) and, as a yardstick, the time
 of one pass over the non-zeros of the full count matrix with scipy: ``X @ v``
@@ -24,8 +25,8 @@ for a random vector ``v`` (loglinear; its E-step is one such mat-vec) and
 its E-step multiplies every row by the table of its side's grid_size nodes).
 ``iter/pass`` is the time per iteration over that pass time. Every child first
 fits a tiny problem so that one-time start-up costs are not timed. ``iter`` is
-``n_iter_``, which counts the iterations of every L-BFGS run of the fit (the
-escape from the a = b saddle restarts it), so it can exceed ``max_iter``.
+``n_iter_``, which counts the iterations (EM: E-steps) of every run of the fit
+(the escape from the a = b saddle restarts it), so it can exceed ``max_iter``.
 
 Beside it, the notebook reference (``notebook_reference.fit_notebook``,
 float32, G = 200, full (N, G, V) tensor, SGD) at V = 3, N = 10^3 and 10^4: it is
@@ -213,6 +214,7 @@ def child(spec):
     out["n_iter"] = int(est.n_iter_)
     out["converged"] = bool(est.converged_)
     out["rho_hat"] = float(est.rho_)
+    out["solver"] = est._full_batch_solver()  # what solver="auto" chose
     out["warnings"] = ",".join(sorted({w.category.__name__ for w in caught}))
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -246,7 +248,8 @@ def fmt(value, spec):
 def print_tables(results):
     fits = [r for r in results if r["kind"] == "fit"]
     header = (
-        f"{'data':>9} {'N':>8} {'V':>6} {'nnz':>10} {'distinct':>8} {'emission':>9} | "
+        f"{'data':>9} {'N':>8} {'V':>6} {'nnz':>10} {'distinct':>8} {'emission':>9} "
+        f"{'solver':>6} | "
         f"{'fit s':>8} {'iter':>5} {'s/iter':>8} {'pass s':>8} {'iter/pass':>9} | "
         f"{'build MB':>8} {'fit MB':>8} | {'rho_hat':>7} {'conv':>5}"
     )
@@ -258,12 +261,12 @@ def print_tables(results):
     for r in fits:
         if r.get("status") != "ok":
             print(f"{r['data']:>9} {fmt(r.get('n'), '>8d'):>8} {fmt(r.get('v'), 'd'):>6} "
-                  f"{'':>10} {'':>8} {r['emission']:>9} | {r['status']}")
+                  f"{'':>10} {'':>8} {r['emission']:>9} {'':>6} | {r['status']}")
             continue
         per_iter = r["fit_seconds"] / max(r["n_iter"], 1)
         print(
             f"{r['data']:>9} {r['n']:>8d} {r['v']:>6d} {r['nnz']:>10d} "
-            f"{fmt(r.get('distinct_rows'), 'd'):>8} {r['emission']:>9} | "
+            f"{fmt(r.get('distinct_rows'), 'd'):>8} {r['emission']:>9} {r['solver']:>6} | "
             f"{r['fit_seconds']:>8.2f} {r['n_iter']:>5d} {per_iter:>8.4f} "
             f"{r['pass_seconds']:>8.4f} {per_iter / r['pass_seconds']:>9.1f} | "
             f"{r['rss_data_mb']:>8.0f} {r['peak_rss_mb']:>8.0f} | "

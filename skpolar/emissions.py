@@ -6,8 +6,9 @@ per-speech, per-node log likelihood ``x . log phi(u_g)`` (up to the
 multinomial coefficient), into the sufficient statistics of a posterior over
 the nodes (added up chunk by chunk with ``add_stats``), and into a surrogate
 ``Q`` whose gradient at the current parameters is the gradient of the log
-marginal likelihood (Fisher's identity). The E-step runs on a detached copy
-of ``prepared``; only the small ``Q`` graph is differentiated. A family with a
+marginal likelihood (Fisher's identity). ``prepare`` runs without a graph
+for the E-step; ``surrogate(params, prepared, stats, u)`` builds the small
+``Q`` graph from the parameters themselves. A family with a
 closed-form M-step (``m_step``, the two-pole family) can be fitted by EM.
 
 Identification
@@ -138,10 +139,10 @@ class TwoPoleEmission:
             counts[start:stop] += part.T
         return {"counts": counts}
 
-    def surrogate(self, prepared, stats):
+    def surrogate(self, params, prepared, stats, u):
         # nodes no speech reaches carry -inf where p is 0 or 1; mask them out
         counts = stats["counts"]
-        return torch.where(counts > 0, counts * prepared["table"], 0.0).sum()
+        return torch.where(counts > 0, counts * self.log_table(params, u), 0.0).sum()
 
     def m_step(self, params, stats, u):
         """Pole vocabularies that raise the expected complete log likelihood.
@@ -243,12 +244,14 @@ class LogLinearEmission:
         return torch.log_softmax(self._logits(params, u), dim=1)
 
     def prepare(self, params, u):
-        return {
-            "u": u,
-            "W": params["W"],
-            "c": params.get("c"),
-            "log_norm": torch.logsumexp(self._logits(params, u), dim=1),
-        }
+        logits = self._logits(params, u)
+        log_norm = torch.logsumexp(logits, dim=1)
+        prepared = {"u": u, "W": params["W"], "c": params.get("c"), "log_norm": log_norm}
+        if not (torch.is_grad_enabled() and params["W"].requires_grad):
+            # the word shares at every node, for the surrogate's gradient;
+            # made in the logits' own buffer
+            prepared["share"] = logits.sub_(log_norm[:, None]).exp_()
+        return prepared
 
     def row_loglik(self, chunk, prepared, nodes):
         slope = chunk.X @ prepared["W"]
@@ -272,10 +275,16 @@ class LogLinearEmission:
             total["x_total"] += chunk.XT @ post.sum(dim=1)
         return total
 
-    def surrogate(self, prepared, stats):
-        q = prepared["W"] @ stats["x_u"] - stats["node_length"] @ prepared["log_norm"]
+    def surrogate(self, params, prepared, stats, u):
+        # Linear in (W, c) with the gradient of the expected complete log
+        # likelihood: d/dW_v of -sum_g L_g log Z(u_g) is -sum_g L_g share_gv u_g.
+        # Differentiating the (nodes x V) normalizers by autograd instead
+        # costs more than the whole E-step on a large vocabulary.
+        length = stats["node_length"]
+        share = prepared["share"]
+        q = params["W"] @ (stats["x_u"] - (length * u) @ share)
         if self.intercept:
-            q = q + prepared["c"] @ stats["x_total"]
+            q = q + params["c"] @ (stats["x_total"] - length @ share)
         return q
 
     def penalty(self, params):

@@ -178,18 +178,17 @@ class Problem:
 
     # ---- objective ----------------------------------------------------------------
     def e_step(self, params, chunks=None):
-        """E-step over ``chunks`` (all by default).
+        """E-step over ``chunks`` (all by default), without a graph.
 
-        Returns ``(loglik, mass, stats)`` from :func:`accumulate`, then the log
-        prior weights and the prepared emission, still attached to the graph
-        of ``params`` for a surrogate gradient.
+        Returns ``(loglik, mass, stats)`` from :func:`accumulate` and the
+        prepared emission.
         """
         chunks = self.chunks if chunks is None else chunks
-        log_w = self.log_weights(params)
-        prepared = self.emission.prepare(params, self.u)
         with torch.no_grad():
-            sums = accumulate(chunks, self.emission, _detach(prepared), log_w.detach(), self.u)
-        return sums, log_w, prepared
+            params = {k: v.detach() for k, v in params.items()}
+            prepared = self.emission.prepare(params, self.u)
+            sums = accumulate(chunks, self.emission, prepared, self.log_weights(params), self.u)
+        return sums, prepared
 
     def value_and_grad(self, vector, shapes, chunks=None, scale=1.0):
         """Mean penalized negative log likelihood and its gradient, as numpy.
@@ -198,9 +197,11 @@ class Problem:
         multiplied by ``scale`` to stand for the whole corpus.
         """
         params = self.unpack(vector, shapes, requires_grad=True)
-        (loglik, mass, stats), log_w, prepared = self.e_step(params, chunks)
+        (loglik, mass, stats), prepared = self.e_step(params, chunks)
         # Fisher's identity: Q has the log likelihood's gradient at these params
-        q = mass @ log_w + self.emission.surrogate(prepared, stats)
+        q = mass @ self.log_weights(params) + self.emission.surrogate(
+            params, prepared, stats, self.u
+        )
         objective = -(scale * q - self.emission.penalty(params)) / self.n_total
         grads = torch.autograd.grad(objective, list(params.values()), allow_unused=True)
         grad = np.concatenate(
@@ -375,7 +376,7 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
         n_steps += 1
         tparams = problem.unpack(x, shapes)
         with torch.no_grad():
-            (loglik, mass, stats), _, _ = problem.e_step(tparams)
+            (loglik, mass, stats), _ = problem.e_step(tparams)
             loss = -(loglik - float(emission.penalty(tparams))) / problem.n_total
             update = _to_numpy(emission.m_step(tparams, stats, problem.u))
         current = _to_numpy(tparams)
@@ -640,14 +641,6 @@ def minimize_minibatch(
         "solver_state": opt,
     }
     return params, info
-
-
-def _detach(prepared):
-    # tensors lose their graph; caches (dicts) start empty in the copy
-    return {
-        k: v.detach() if torch.is_tensor(v) else ({} if isinstance(v, dict) else v)
-        for k, v in prepared.items()
-    }
 
 
 def _to_numpy(params):

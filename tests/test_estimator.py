@@ -407,3 +407,36 @@ def test_verbose_reports_every_iteration(data, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("fit ")]
     assert len(lines) == len(est.loss_curve_)
     assert lines[-1].endswith(f"{est.loss_curve_[-1]:.8f}")
+
+
+@pytest.mark.parametrize("emission", ["two_pole", "loglinear", "softmax"])
+def test_fisher_identity_gradient_matches_autograd(emission):
+    # the solvers' gradient comes from the E-step's statistics; it must equal
+    # the gradient of the log marginal likelihood differentiated end to end
+    import torch
+
+    from skpolar.emissions import make_emission
+    from skpolar.likelihood import make_chunks
+    from skpolar.optimization import Problem
+
+    X, y = make_polarized_speech(300, rho=0.8, n_features=12, random_state=0)
+    family = make_emission(emission)
+    problem = Problem(make_chunks(X, y, None, 15), family, 12, 15, "exact")
+    counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    start = {"log_a": np.log(3.0), "log_b": 0.2, "logit_pi": 0.3,
+             **family.init_params(counts, None)}
+    shapes = problem.layout(start)
+    x = problem.pack(start) + 0.05 * np.random.default_rng(0).standard_normal(
+        len(problem.pack(start))
+    )
+    value, grad = problem.value_and_grad(x, shapes)
+    xt = torch.tensor(x, requires_grad=True)
+    params, offset = {}, 0
+    for name, shape in shapes:
+        size = int(np.prod(shape))
+        params[name] = xt[offset : offset + size].reshape(shape)
+        offset += size
+    objective = -problem.loglik_torch(params) / problem.n_total
+    (expected,) = torch.autograd.grad(objective, xt)
+    assert value == pytest.approx(float(objective.detach()), rel=1e-12)
+    np.testing.assert_allclose(grad, expected.numpy(), atol=1e-12)
