@@ -17,7 +17,14 @@ PROG = "skpolar"
 
 
 class CLIError(Exception):
-    """A problem with the user's input, reported as one line and exit code 2."""
+    """A problem with the user's input, reported as one line and exit code 2.
+
+    Examples
+    --------
+    >>> from skpolar.cli import CLIError
+    >>> str(CLIError("column 'party' not found"))
+    "column 'party' not found"
+    """
 
 
 def main(argv=None):

@@ -86,13 +86,16 @@ class TwoPoleEmission:
     precondition = False
 
     def init_params(self, class_counts, generator):
+        """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
         theta = class_counts + _INIT_SMOOTHING
         return {"eta": np.log(theta / theta.sum(axis=1, keepdims=True))}
 
     def random_params(self, n_features, generator, dtype):
+        """Random starting parameters (``init="random"``), drawn with ``generator``."""
         return {"eta": torch.randn(2, n_features, generator=generator, dtype=dtype)}
 
     def log_table(self, params, u):
+        """``log phi_v(u_g)`` for every node and word, shape (len(u), V)."""
         log_theta = torch.log_softmax(params["eta"], dim=1)
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)[:, None]
         # log((1 - p) theta_L + p theta_R) with the larger pole factored out per
@@ -107,10 +110,12 @@ class TwoPoleEmission:
         return table.log_().add_(top)
 
     def prepare(self, params, u):
+        """What every speech's likelihood shares at these parameters (built once per pass)."""
         # per-side transposed copies are made on first use (see row_loglik)
         return {"table": self.log_table(params, u), "by_nodes": {}}
 
     def row_loglik(self, chunk, prepared, nodes):
+        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
         # a sparse product with a contiguous (V, nodes) table is a third faster
         key = (nodes.start, nodes.stop)
         table = prepared["by_nodes"].get(key)
@@ -119,6 +124,7 @@ class TwoPoleEmission:
         return chunk.X @ table
 
     def add_stats(self, total, chunk, post, nodes, u):
+        """Add a chunk's expected-count statistics under posterior ``post`` to ``total``."""
         # one contiguous (V, nodes) sum per node range: a sparse addmm into it
         # is twice as fast as adding transposed products into (nodes, V) rows
         total = {} if total is None else total
@@ -140,6 +146,7 @@ class TwoPoleEmission:
         return {"counts": counts}
 
     def surrogate(self, params, prepared, stats, u):
+        """A scalar whose gradient in ``params`` is the log likelihood's (Fisher's identity)."""
         # nodes no speech reaches carry -inf where p is 0 or 1; mask them out
         counts = stats["counts"]
         return torch.where(counts > 0, counts * self.log_table(params, u), 0.0).sum()
@@ -165,6 +172,19 @@ class TwoPoleEmission:
         -------
         dict
             The new ``eta`` (log pole probabilities, floored).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skpolar.emissions import TwoPoleEmission
+        >>> u = torch.tensor([-0.5, 0.5], dtype=torch.float64)
+        >>> counts = torch.tensor([[3.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+        >>> eta = torch.zeros(2, 2, dtype=torch.float64)  # both poles uniform
+        >>> theta = TwoPoleEmission().m_step({"eta": eta}, {"counts": counts}, u)["eta"].exp()
+        >>> theta.sum(dim=1).tolist()
+        [1.0, 1.0]
+        >>> bool(theta[0, 0] > 0.5 > theta[1, 0])  # word 0 moves to the left pole
+        True
         """
         counts = stats["counts"]
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
@@ -187,6 +207,7 @@ class TwoPoleEmission:
         return {"eta": torch.log_softmax(eta, dim=1).clamp_min(_LOG_THETA_FLOOR)}
 
     def penalty(self, params):
+        """The log prior penalty on the emission's parameters (0 when there is none)."""
         return 0.0
 
     def slant(self, params):
@@ -220,6 +241,7 @@ class LogLinearEmission:
         self.param_names = ("W", "c") if intercept else ("W",)
 
     def init_params(self, class_counts, generator):
+        """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
         theta = class_counts + _INIT_SMOOTHING
         log_theta = np.log(theta / theta.sum(axis=1, keepdims=True))
         # the poles sit at u = -1 and u = +1: slope is half the log odds
@@ -229,6 +251,7 @@ class LogLinearEmission:
         return params
 
     def random_params(self, n_features, generator, dtype):
+        """Random starting parameters (``init="random"``), drawn with ``generator``."""
         params = {"W": 2.0 * torch.randn(n_features, generator=generator, dtype=dtype)}
         if self.intercept:
             params["c"] = torch.zeros(n_features, dtype=dtype)
@@ -241,9 +264,11 @@ class LogLinearEmission:
         return logits
 
     def log_table(self, params, u):
+        """``log phi_v(u_g)`` for every node and word, shape (len(u), V)."""
         return torch.log_softmax(self._logits(params, u), dim=1)
 
     def prepare(self, params, u):
+        """What every speech's likelihood shares at these parameters (built once per pass)."""
         logits = self._logits(params, u)
         log_norm = torch.logsumexp(logits, dim=1)
         prepared = {"u": u, "W": params["W"], "c": params.get("c"), "log_norm": log_norm}
@@ -254,6 +279,7 @@ class LogLinearEmission:
         return prepared
 
     def row_loglik(self, chunk, prepared, nodes):
+        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
         slope = chunk.X @ prepared["W"]
         out = slope[:, None] * prepared["u"][nodes][None, :]
         out = out - chunk.lengths[:, None] * prepared["log_norm"][nodes][None, :]
@@ -262,9 +288,11 @@ class LogLinearEmission:
         return out
 
     def finish_stats(self, total, u):
+        """The statistics summed over all chunks, in the form the M-step and surrogate use."""
         return total
 
     def add_stats(self, total, chunk, post, nodes, u):
+        """Add a chunk's expected-count statistics under posterior ``post`` to ``total``."""
         if total is None:
             total = {"x_u": post.new_zeros(chunk.X.shape[1]), "node_length": post.new_zeros(len(u))}
             if self.intercept:
@@ -276,6 +304,7 @@ class LogLinearEmission:
         return total
 
     def surrogate(self, params, prepared, stats, u):
+        """A scalar whose gradient in ``params`` is the log likelihood's (Fisher's identity)."""
         # Linear in (W, c) with the gradient of the expected complete log
         # likelihood: d/dW_v of -sum_g L_g log Z(u_g) is -sum_g L_g share_gv u_g.
         # Differentiating the (nodes x V) normalizers by autograd instead
@@ -288,6 +317,7 @@ class LogLinearEmission:
         return q
 
     def penalty(self, params):
+        """The log prior penalty on the emission's parameters (0 when there is none)."""
         if not self.intercept:
             return 0.0
         return 0.5 * self.l2_penalty * (params["W"] ** 2).sum()

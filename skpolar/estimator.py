@@ -48,8 +48,7 @@ _Z95 = 1.959963984540054
 # The observed-information standard error needs a Hessian of this many
 # parameters at most; larger models take it from the profile interval.
 _HESSIAN_MAX_PARAMS = 1000
-
-
+# Solvers that step through minibatches (and so offer partial_fit).
 _MINIBATCH_SOLVERS = ("adam", "sgd")
 
 
@@ -63,7 +62,7 @@ def _minibatch_solver(estimator):
 class DegenerateFitWarning(UserWarning):
     """The fitted stances collapsed to a point: the model is not identified on the data.
 
-    Raised by :meth:`PolarizationEstimator.fit` when ``alpha_ + beta_`` exceeds
+    Issued by :meth:`PolarizationEstimator.fit` when ``alpha_ + beta_`` exceeds
     200, which the research notebook's intercept-free ``"softmax"`` emission
     reaches when fitted to convergence.
 
@@ -305,7 +304,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         data = self._prepare_data(X, side)
         problem = self._problem(data)
         params = self._initial_params(X, side, generator)
-        with progress(self.verbose, "fit", self.max_iter) as callback:
+        # no total: a fit stops when it converges, usually long before max_iter
+        with progress(self.verbose, "fit") as callback:
             if self.solver in _MINIBATCH_SOLVERS:
                 params, info = minimize_minibatch(
                     problem, params, data, solver=self.solver,
