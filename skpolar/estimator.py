@@ -177,6 +177,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Only when ``X`` has string column names.
     n_iter_ : int
+        Iterations run, over every restart of the fit: L-BFGS iterations, EM
+        E-steps or minibatch epochs.
     converged_ : bool
     loss_curve_ : list of float
         Mean negative log likelihood per speech at each iteration.

@@ -32,6 +32,8 @@ RHO_MAX = 1.0 - 1e-4
 # nats per speech, while s = 2 improved on the plain EM point (by 0.13 nats
 # per speech at the fourth iteration).
 _SQUAREM_MAX_STEP = 2.0
+# A profile probe aims this far past the predicted interval end, to bracket it.
+_PROFILE_OVERSHOOT = 1.05
 
 
 class Problem:
@@ -811,17 +813,24 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
         return np.sqrt(max(statistic(rho) + threshold, 0.0)) - np.sqrt(threshold)
 
     def search(direction, limit):
+        # Bracket the crossing, then let Brent's method close in. Each probe
+        # past the first aims just beyond the crossing that the line through
+        # the estimate (signed root -1.96) and the last probe predicts, so a
+        # near-linear signed root is bracketed tightly in one or two probes.
         step, inside = 0.01, rho_hat
         while True:
             probe = rho_hat + direction * step
             if (probe - limit) * direction >= 0:
                 probe = limit
-            if statistic(probe) >= 0:
+            root = signed_root(probe)
+            if root >= 0:
                 return scipy.optimize.brentq(signed_root, inside, probe, xtol=1e-4)
             if probe == limit:
                 return limit
             inside = probe
-            step *= 2.0
+            rise = root + np.sqrt(threshold)  # since the estimate, >= 0
+            predicted = step * np.sqrt(threshold) / rise if rise > 0 else np.inf
+            step = min(max(_PROFILE_OVERSHOOT * predicted, 1.2 * step), 4.0 * step)
 
     high = search(+1.0, RHO_MAX) if rho_hat < RHO_MAX else RHO_MAX
     low = search(-1.0, 0.5) if rho_hat > 0.5 else 0.5
