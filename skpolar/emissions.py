@@ -34,7 +34,6 @@ It is not identified (its maximum-likelihood fit drifts to ``a, b -> inf``,
 import numpy as np
 import torch
 
-from .utils import logaddexp
 
 EMISSIONS = ("two_pole", "loglinear", "softmax")
 
