@@ -556,7 +556,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 interval, better = profile_interval(
                     lambda rho: self._problem(data, fixed_rho=rho),
                     self._params, loss, problem.n_total,
-                    minimize=lambda prob, start: self._minimize(prob, start),
+                    minimize=self._minimize,
                     callback=callback,
                 )
             self.rho_ci_ = np.array(interval)

@@ -398,7 +398,7 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
         if previous is not None:
             if loss_x > previous["loss1"]:
                 # the extrapolation overshot: fall back to the plain EM point
-                x, previous = previous["x2"], dict(previous, x2=None)
+                x = previous["x2"]
                 x1, loss_x = em_map(x)
             curve.append(loss_x)
             if callback is not None:
