@@ -11,7 +11,7 @@ of a correct 95% interval it is 3.84 (the chi-square(1) quantile); clearly less
 at an end means the interval is too short on that side.
 
 It uses the estimator's private helpers (``_prepare_data``, ``_encode``,
-``_problem``) and ``skpolar.optimization.minimize_lbfgs``, so it follows the
+``_problem``) and ``skpolar.solvers.minimize_lbfgs``, so it follows the
 library's model and parametrization exactly; only the search is independent.
 
 Run from the project root::
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
 
 from skpolar import PolarizationEstimator, make_polarized_speech  # noqa: E402
-from skpolar.optimization import minimize_lbfgs  # noqa: E402
+from skpolar.solvers import minimize_lbfgs  # noqa: E402
 
 CHI2_95 = 3.841459
 

@@ -15,20 +15,17 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 
 from .emissions import EMISSIONS, make_emission
 from .likelihood import collapse_duplicates, log_marginal_rows, make_chunks
-from .optimization import (
-    LOG_SHAPE_BOUNDS,
+from .objective import LOG_SHAPE_BOUNDS, Problem
+from .solvers import (
     MinibatchSolver,
-    Problem,
     leave_saddle,
     minimize_em,
     minimize_lbfgs,
     minimize_minibatch,
-    profile_interval,
-    rho_of,
     run_epoch,
-    wald_se,
     warn_unconverged,
 )
+from .uncertainty import profile_interval, rho_of, wald_se
 from .quadrature import QUADRATURE_RULES, stance_grid
 from .utils import progress, torch_threads
 

@@ -374,7 +374,7 @@ def test_em_profile_interval_ends_where_the_likelihood_ratio_crosses(wide_vocabu
     assert low < est.rho_ < high < low + 0.1
     # refit with rho held at each end (EM, from the estimate): the likelihood
     # ratio statistic there is the chi-square(1) 95% quantile
-    from skpolar.optimization import rho_of
+    from skpolar.uncertainty import rho_of
 
     data = est._prepare_data(X, est._encode(y))
     loss_hat = -est.score(X, y)
@@ -417,7 +417,7 @@ def test_fisher_identity_gradient_matches_autograd(emission):
 
     from skpolar.emissions import make_emission
     from skpolar.likelihood import make_chunks
-    from skpolar.optimization import Problem
+    from skpolar.objective import Problem
 
     X, y = make_polarized_speech(300, rho=0.8, n_features=12, random_state=0)
     family = make_emission(emission)

@@ -1,0 +1,244 @@
+"""The objective: the grid marginal likelihood of one fit, as a function of a flat vector.
+
+The parameters live in one flat float64 vector: the prior's ``log a``,
+``log b`` (or ``log(a + b)`` when ``rho`` is held fixed for a profile), the
+logit of ``pi`` when it is estimated, then the emission's arrays. The
+objective is the mean negative log marginal likelihood per speech (plus the
+emission's penalty); its gradient comes from Fisher's identity, so only the
+small prior and emission graphs are differentiated.
+"""
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from .likelihood import accumulate, log_marginal_rows
+from .quadrature import log_prior_weights, stance_grid
+from .utils import torch_threads
+
+# a and b are kept in [1e-2, 1e4]: wide enough for any polarization a corpus
+# shows, narrow enough that lgamma and the quadrature stay accurate.
+LOG_SHAPE_BOUNDS = (np.log(1e-2), np.log(1e4))
+LOGIT_PI_BOUNDS = (-10.0, 10.0)
+
+class Problem:
+    """The objective of one fit: data chunks, emission, grid and fixed settings.
+
+    Parameters
+    ----------
+    chunks : list of Chunk
+        The data (see :func:`skpolar.likelihood.make_chunks`).
+    emission : object
+        An emission family from :mod:`skpolar.emissions`.
+    n_features : int
+    grid_size : int
+    quadrature : {"exact", "density"}
+    pi : float or None
+        Fixed mixture weight, or None to estimate it.
+    fixed_rho : float or None
+        Hold ``a / (a + b)`` at this value (profile likelihood).
+    device, dtype
+        Where the torch work runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import make_polarized_speech
+    >>> from skpolar.emissions import make_emission
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.objective import Problem
+    >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    >>> emission = make_emission("two_pole")
+    >>> problem = Problem(make_chunks(X, y, None, 20), emission, 3, 20, "exact")
+    >>> counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
+    ...          **emission.init_params(counts, None)}
+    >>> value, grad = problem.value_and_grad(problem.pack(start), problem.layout(start))
+    >>> grad.shape  # log a, log b, logit pi, then the 2 x 3 pole logits
+    (9,)
+    """
+
+    def __init__(
+        self,
+        chunks,
+        emission,
+        n_features,
+        grid_size,
+        quadrature,
+        pi=None,
+        fixed_rho=None,
+        device="cpu",
+        dtype=torch.float64,
+    ):
+        self.chunks = chunks
+        self.emission = emission
+        self.n_features = n_features
+        self.grid_size = grid_size
+        self.quadrature = quadrature
+        self.pi = pi
+        self.fixed_rho = fixed_rho
+        self.device = device
+        self.dtype = dtype
+        self.u = torch.as_tensor(
+            stance_grid(grid_size, quadrature), dtype=dtype, device=device
+        )
+        self.n_total = sum(float(c.weight.sum()) for c in chunks) if chunks else 0.0
+        prior = ["log_kappa"] if fixed_rho is not None else ["log_a", "log_b"]
+        if pi is None:
+            prior.append("logit_pi")
+        self.prior_names = tuple(prior)
+
+    # ---- packing ---------------------------------------------------------------
+    def layout(self, params):
+        """Names and shapes of the flat vector, in order."""
+        names = self.prior_names + tuple(self.emission.param_names)
+        return [(name, np.shape(params[name])) for name in names]
+
+    def pack(self, params):
+        names = self.prior_names + tuple(self.emission.param_names)
+        return np.concatenate([np.ravel(np.asarray(params[n], dtype=float)) for n in names])
+
+    def unpack(self, vector, shapes, requires_grad=False):
+        params, start = {}, 0
+        for name, shape in shapes:
+            size = int(np.prod(shape))
+            value = torch.as_tensor(
+                vector[start : start + size], dtype=self.dtype, device=self.device
+            ).reshape(shape)
+            params[name] = value.clone().requires_grad_(requires_grad)
+            start += size
+        return params
+
+    def bounds(self, shapes):
+        out = []
+        for name, shape in shapes:
+            size = int(np.prod(shape))
+            if name in ("log_a", "log_b"):
+                out += [LOG_SHAPE_BOUNDS] * size
+            elif name == "log_kappa":
+                out += [(LOG_SHAPE_BOUNDS[0] + np.log(2), LOG_SHAPE_BOUNDS[1])] * size
+            elif name == "logit_pi":
+                out += [LOGIT_PI_BOUNDS] * size
+            else:
+                out += [(None, None)] * size
+        return out
+
+    def diagonal_scale(self, shapes):
+        """Square-root curvature guess per parameter: word share for per-word arrays."""
+        if not getattr(self.emission, "precondition", False):
+            return np.ones(sum(int(np.prod(shape)) for _, shape in shapes))
+        totals = self.word_totals()
+        share = totals / max(float(totals.sum()), 1.0)
+        per_speech = float(totals.sum()) / max(self.n_total, 1.0)
+        out = []
+        for name, shape in shapes:
+            size = int(np.prod(shape))
+            if len(shape) and shape[-1] == self.n_features and name in self.emission.param_names:
+                # expected count of the word per speech, floored for unseen words
+                word = np.sqrt(share * per_speech + 1e-2)
+                out.append(np.broadcast_to(word, shape).ravel())
+            else:
+                out.append(np.ones(size))
+        return np.concatenate(out)
+
+    def word_totals(self):
+        """Weighted count of every word over the corpus (numpy)."""
+        total = np.zeros(self.n_features)
+        for c in self.chunks:
+            total += (c.XT @ c.weight).cpu().numpy()
+        return total
+
+    # ---- model pieces ------------------------------------------------------------
+    def shapes(self, params):
+        """``(a, b, pi)`` as torch scalars."""
+        if "log_kappa" in params:
+            kappa = torch.exp(params["log_kappa"])
+            a, b = self.fixed_rho * kappa, (1.0 - self.fixed_rho) * kappa
+        else:
+            a, b = torch.exp(params["log_a"]), torch.exp(params["log_b"])
+        if "logit_pi" in params:
+            pi = torch.sigmoid(params["logit_pi"])
+        else:
+            pi = torch.as_tensor(self.pi, dtype=self.dtype, device=self.device)
+        return a, b, pi
+
+    def log_weights(self, params):
+        a, b, pi = self.shapes(params)
+        return log_prior_weights(a, b, pi, self.grid_size, self.quadrature)
+
+    # ---- objective ----------------------------------------------------------------
+    def e_step(self, params, chunks=None, log_w=None):
+        """E-step over ``chunks`` (all by default), without a graph.
+
+        ``log_w`` passes the prior's log node weights when the caller has them.
+        Returns ``(loglik, mass, stats)`` from :func:`accumulate` and the
+        prepared emission.
+        """
+        chunks = self.chunks if chunks is None else chunks
+        with torch.no_grad():
+            params = {k: v.detach() for k, v in params.items()}
+            log_w = self.log_weights(params) if log_w is None else log_w.detach()
+            prepared = self.emission.prepare(params, self.u)
+            sums = accumulate(chunks, self.emission, prepared, log_w, self.u)
+        return sums, prepared
+
+    def value_and_grad(self, vector, shapes, chunks=None, scale=1.0):
+        """Mean penalized negative log likelihood and its gradient, as numpy.
+
+        ``chunks`` restricts the sum to a minibatch whose log likelihood is
+        multiplied by ``scale`` to stand for the whole corpus.
+        """
+        params = self.unpack(vector, shapes, requires_grad=True)
+        log_w = self.log_weights(params)
+        (loglik, mass, stats), prepared = self.e_step(params, chunks, log_w)
+        # Fisher's identity: Q has the log likelihood's gradient at these params
+        q = mass @ log_w + self.emission.surrogate(params, prepared, stats, self.u)
+        objective = -(scale * q - self.emission.penalty(params)) / self.n_total
+        grads = torch.autograd.grad(objective, list(params.values()), allow_unused=True)
+        grad = np.concatenate(
+            [
+                np.zeros(p.numel()) if g is None else g.detach().cpu().numpy().ravel()
+                for p, g in zip(params.values(), grads, strict=True)
+            ]
+        )
+        penalty = float(torch.as_tensor(self.emission.penalty(params)).detach())
+        value = -(scale * loglik - penalty) / self.n_total
+        return value, grad
+
+    def prior_m_step(self, params, mass):
+        """The prior parameters that maximize ``sum_g mass_g log w_g`` (EM's M-step).
+
+        A few dozen evaluations of the quadrature, independent of the corpus size.
+        """
+        prior = {name: params[name] for name in self.prior_names}
+        shapes = [(name, np.shape(prior[name])) for name in self.prior_names]
+        mass = mass.to(self.dtype)
+
+        def fun(vector):
+            p = self.unpack(vector, shapes, requires_grad=True)
+            q = -(mass @ self.log_weights(p)) / max(self.n_total, 1.0)
+            grads = torch.autograd.grad(q, list(p.values()))
+            return float(q.detach()), np.concatenate([g.cpu().numpy().ravel() for g in grads])
+
+        # a few hundred quadrature cells: threads would only add hand-off costs
+        with torch_threads(0):
+            result = scipy.optimize.minimize(
+                fun, np.concatenate([np.ravel(prior[n]) for n in self.prior_names]),
+                jac=True, method="L-BFGS-B", bounds=self.bounds(shapes),
+                options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 100},
+            )
+        return _to_numpy(self.unpack(result.x, shapes))
+
+    def loglik_torch(self, params):
+        """Total penalized log likelihood as a differentiable torch scalar (small data)."""
+        log_w = self.log_weights(params)
+        prepared = self.emission.prepare(params, self.u)
+        total = 0.0
+        for chunk in self.chunks:
+            rows, _ = log_marginal_rows(chunk, self.emission, prepared, log_w)
+            total = total + chunk.weight @ rows
+        return total - self.emission.penalty(params)
+
+
+def _to_numpy(params):
+    return {k: v.detach().cpu().numpy() for k, v in params.items()}
