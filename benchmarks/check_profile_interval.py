@@ -10,7 +10,7 @@ ratio statistic ``2 (l_hat - l_profile(rho))`` at every point. At the two ends
 of a correct 95% interval it is 3.84 (the chi-square(1) quantile); clearly less
 at an end means the interval is too short on that side.
 
-It uses the estimator's private helpers (``_prepare_data``, ``_encode``,
+It uses the estimator's private helpers (``_fit_rows``, ``_encode``,
 ``_problem``) and ``skpolar.solvers.minimize_lbfgs``, so it follows the
 library's model and parametrization exactly; only the search is independent.
 
@@ -52,7 +52,7 @@ def main(argv=None):
     print(f"N={args.n} rho={args.rho} seed={args.seed}: rho_={est.rho_:.5f}, "
           f"rho_ci_=[{low:.5f}, {high:.5f}]")
 
-    data = est._prepare_data(np.asarray(X, dtype=float), est._encode(y))
+    data = est._fit_rows(np.asarray(X, dtype=float), est._encode(y), None)[0]
     full = est._problem(data)
     start = {k: np.asarray(v) for k, v in est._params.items()}
     refit, info = minimize_lbfgs(full, dict(start), max_iter=5000, tol=args.tol)

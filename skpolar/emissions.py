@@ -34,7 +34,6 @@ It is not identified (its maximum-likelihood fit drifts to ``a, b -> inf``,
 import numpy as np
 import torch
 
-
 EMISSIONS = ("two_pole", "loglinear", "softmax")
 
 # Additive smoothing of the class word frequencies that start a fit.

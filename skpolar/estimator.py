@@ -1,5 +1,6 @@
 """The PolarizationEstimator: polarization and stances from speech and party."""
 
+import contextlib
 import numbers
 import warnings
 
@@ -14,8 +15,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 from .emissions import EMISSIONS, make_emission
-from .likelihood import collapse_duplicates, log_marginal_rows, make_chunks
+from .likelihood import Rows, collapse_duplicates, posterior_summaries
 from .objective import LOG_SHAPE_BOUNDS, Problem
+from .quadrature import QUADRATURE_RULES, stance_grid
 from .solvers import (
     MinibatchSolver,
     leave_saddle,
@@ -25,8 +27,15 @@ from .solvers import (
     run_epoch,
     warn_unconverged,
 )
+from .speakers import (
+    dispersion_weights,
+    encode_groups,
+    estimate_dispersion,
+    group_sides,
+    multinomial_log_coef,
+    sum_by_group,
+)
 from .uncertainty import profile_interval, rho_of, wald_se
-from .quadrature import QUADRATURE_RULES, stance_grid
 from .utils import progress, torch_threads
 
 # a + b above this means each camp's stances sit within ~0.03 of one point of
@@ -122,6 +131,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     l2_penalty : float, default=1.0
         Precision of the Gaussian prior on ``W`` for ``emission="loglinear"``;
         it pins the stance scale.
+    dispersion : "auto", float > 0 or None, default="auto"
+        Burstiness of speech. With a precision ``kappa``, each speech's counts
+        are weighted by ``(1 + kappa) / (S + kappa)`` (``S`` its length), which
+        approximates a Dirichlet-multinomial likelihood: a long speech about
+        one subject informs the stance less than its word count suggests.
+        ``"auto"`` estimates ``kappa`` from the variation between the speeches
+        of each speaker when ``fit`` gets ``groups`` (see
+        :func:`skpolar.speakers.estimate_dispersion`), and uses plain
+        multinomial speeches otherwise; None always does.
     init : {"auto", "random"}, default="auto"
         ``"auto"`` starts at ``a = 3, b = 1`` (off the ``a = b`` saddle) with
         the emission taken from the parties' word frequencies; ``"random"``
@@ -168,6 +186,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         Word intercepts ``c`` (``emission="loglinear"`` only).
     grid_ : ndarray of shape (2 * grid_size,)
         Stance nodes.
+    dispersion_ : float
+        The ``kappa`` the fit used (``inf``: multinomial speeches).
+    n_speakers_ : int
+        Speakers the fit's population holds: the number of groups, or of
+        rows without ``groups``.
     classes_ : ndarray of shape (2,)
         Party labels; ``classes_[1]`` is the ``u >= 0`` side.
     n_features_in_ : int
@@ -207,6 +230,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "l2_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "dispersion": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
         "n_bootstrap": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -230,6 +254,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         tol=1e-8,
         n_iter_no_change=10,
         l2_penalty=1.0,
+        dispersion="auto",
         init="auto",
         interval="profile",
         n_bootstrap=200,
@@ -249,6 +274,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.l2_penalty = l2_penalty
+        self.dispersion = dispersion
         self.init = init
         self.interval = interval
         self.n_bootstrap = n_bootstrap
@@ -269,7 +295,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
 
     # ---- fitting -------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Fit the model to speeches ``X`` and parties ``y``.
 
         Parameters
@@ -278,6 +304,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             Non-negative word counts (for example from ``CountVectorizer``).
         y : array-like of shape (n_samples,)
             Party of each speech: exactly two distinct labels, of any type.
+        groups : array-like of shape (n_samples,), default=None
+            Speaker of each speech. The model then gives every speaker one
+            stance, shared by all their speeches, and ``rho_`` is the
+            polarization of the speakers; a speaker's speeches must all carry
+            the same party. Without ``groups`` every row is its own speaker.
 
         Returns
         -------
@@ -292,50 +323,107 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> est.converged_, round(est.rho_, 1)
         (True, 0.8)
         """
-        X, side = self._validate_fit_input(X, y, reset=True)
-        with torch_threads(self._work(X)):
-            return self._fit(X, side)
+        with _rollback_on_error(self):
+            self._check_settings()
+            X, side = self._validate_fit_input(X, y, reset=True)
+            rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
+            with torch_threads(self._work(rows.X)):
+                state = self._fit(rows, X, side)
+            state.update(n_speakers_=n_speakers, dispersion_=dispersion)
+            self._assign(state)
+        return self
 
-    def _fit(self, X, side):
+    def _check_settings(self):
+        """Fail on an impossible combination of parameters before any work is done."""
         if self.solver not in _MINIBATCH_SOLVERS:
-            self._full_batch_solver()  # an impossible combination fails before any work
+            self._full_batch_solver(n_features=0)
+        self._device()
+        if self.interval == "bootstrap" and self.n_jobs == 0:
+            raise ValueError("n_jobs=0 runs no bootstrap worker; use None, -1 or a count >= 1.")
+
+    def _fit_rows(self, X, side, groups):
+        """The rows the likelihood sums over, the number of speakers and the dispersion."""
+        lengths = np.asarray(X.sum(axis=1)).reshape(-1)
+        if groups is None:
+            dispersion = None if self.dispersion == "auto" else self.dispersion
+            weight = dispersion_weights(lengths, dispersion)
+            X_eff = _scale_rows(X, weight)
+            rows = self._collapse(Rows.of(X_eff, side, log_coef=multinomial_log_coef(X)))
+            return rows, X.shape[0], np.inf if dispersion is None else float(dispersion)
+        labels, inverse = encode_groups(groups, X.shape[0])
+        group_side = group_sides(side, inverse, labels)
+        if self.dispersion == "auto":
+            dispersion = estimate_dispersion(X, inverse)
+        else:
+            dispersion = np.inf if self.dispersion is None else float(self.dispersion)
+        weight = dispersion_weights(lengths, dispersion)
+        X_group = sum_by_group(X, inverse, len(labels), weight)
+        log_coef = np.bincount(inverse, weights=multinomial_log_coef(X), minlength=len(labels))
+        return Rows.of(X_group, group_side, log_coef=log_coef), len(labels), dispersion
+
+    def _collapse(self, rows):
+        """Merge identical rows of a small dense vocabulary (full-batch fits only)."""
+        full_batch = self.solver not in _MINIBATCH_SOLVERS or self.batch_size is None
+        X = rows.X
+        if full_batch and not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
+            X_u, side_u, weight_u, inverse = collapse_duplicates(X, rows.side, rows.weight)
+            first = np.zeros(len(weight_u), dtype=np.int64)
+            first[inverse] = np.arange(len(inverse))
+            return Rows(X_u, side_u, weight_u, rows.log_coef[first])
+        return rows
+
+    def _fit(self, rows, X, side):
+        """Fit on ``rows``; returns the fitted attributes without touching ``self``."""
         generator = self._torch_generator()
-        data = self._prepare_data(X, side)
-        problem = self._problem(data)
-        params = self._initial_params(X, side, generator)
+        problem = self._problem(rows)
+        params = self._initial_params(rows, generator)
+        state = {"_generator": generator}
         # no total: a fit stops when it converges, usually long before max_iter
         with progress(self.verbose, "fit") as callback:
             if self.solver in _MINIBATCH_SOLVERS:
                 params, info = minimize_minibatch(
-                    problem, params, data, solver=self.solver,
+                    problem, params, rows, solver=self.solver,
                     learning_rate=self.learning_rate, batch_size=self.batch_size,
                     max_iter=self.max_iter, tol=self.tol,
                     n_iter_no_change=self.n_iter_no_change, generator=generator,
                     callback=callback,
                 )
-                self._solver_state = info["solver_state"]
+                state["_solver_state"] = info["solver_state"]
             else:
                 params, info = self._minimize(problem, params, callback)
                 params, info = leave_saddle(problem, params, info, minimize=self._minimize)
         if not info["converged"]:
             warn_unconverged(info, self.max_iter)
-        self.n_iter_ = info["n_iter"]
-        self.converged_ = info["converged"]
-        self.loss_curve_ = list(info["loss_curve"])
-        self._generator = generator
-        self._set_params(params)
-        better = self._estimate_uncertainty(data, info["loss"])
+        params = _oriented(params, self.pi)
+        uncertainty = self._uncertainty(rows, params, info["loss"])
+        better = uncertainty.pop("better", None)
         if better is not None:
             # the profile found a higher likelihood: continue from there
             params, more = self._minimize(problem, better)
-            self.n_iter_ += more["n_iter"]
-            self.loss_curve_ += more["loss_curve"]
-            self._set_params(params)
-            self._estimate_uncertainty(data, more["loss"])
-        return self
+            info = dict(info, n_iter=info["n_iter"] + more["n_iter"],
+                        loss_curve=list(info["loss_curve"]) + list(more["loss_curve"]),
+                        loss=more["loss"])
+            params = _oriented(params, self.pi)
+            uncertainty = self._uncertainty(rows, params, more["loss"])
+            uncertainty.pop("better", None)
+        state.update(uncertainty)
+        state.update(
+            n_iter_=info["n_iter"], converged_=info["converged"],
+            loss_curve_=list(info["loss_curve"]),
+        )
+        state.update(self._model_attributes(params))
+        return state
 
-    def _full_batch_solver(self):
+    def _assign(self, state):
+        """Set the fitted attributes, dropping those a previous fit left behind."""
+        for name in _FIT_DEPENDENT:
+            self.__dict__.pop(name, None)
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def _full_batch_solver(self, n_features=None):
         """"em" or "lbfgs": the solver of fits, profile points and bootstrap refits."""
+        n_features = self.n_features_in_ if n_features is None else n_features
         can_em = hasattr(self._emission(), "m_step")
         if self.solver == "em" and not can_em:
             raise ValueError(
@@ -343,12 +431,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 f"emission={self.emission!r}. Use solver='lbfgs' or 'auto'."
             )
         if self.solver == "auto":
-            return "em" if can_em and self.n_features_in_ > _EM_MIN_FEATURES else "lbfgs"
+            return "em" if can_em and n_features > _EM_MIN_FEATURES else "lbfgs"
         return self.solver
 
     def _minimize(self, problem, params, callback=None):
         """Fit ``problem`` from ``params`` with the full-batch solver."""
-        solve = minimize_em if self._full_batch_solver() == "em" else minimize_lbfgs
+        full_batch = self._full_batch_solver(problem.n_features)
+        solve = minimize_em if full_batch == "em" else minimize_lbfgs
         return solve(problem, params, max_iter=self.max_iter, tol=self.tol, callback=callback)
 
     @available_if(_minibatch_solver)
@@ -357,7 +446,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
 
         Needs ``solver="adam"`` or ``solver="sgd"``. The first call fixes the
         vocabulary and the two parties (pass ``classes`` unless this batch
-        holds both). No interval is computed: ``rho_ci_`` stays NaN.
+        holds both). No interval is computed: ``rho_ci_`` stays NaN. Every
+        row is its own speaker, with multinomial speeches.
 
         Parameters
         ----------
@@ -365,47 +455,89 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
         classes : array-like of shape (2,), default=None
             The two party labels; required on the first call when ``y`` holds
-            only one of them.
+            only one of them. On later calls they must be those of the first.
 
         Returns
         -------
         self : PolarizationEstimator
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(2000, random_state=0)
+        >>> est = PolarizationEstimator(solver="adam", batch_size=250, grid_size=30,
+        ...                             random_state=0)
+        >>> for batch in np.array_split(np.arange(2000), 4):
+        ...     est = est.partial_fit(X[batch], y[batch], classes=[0, 1])
+        >>> est.n_iter_
+        4
         """
         first = not hasattr(self, "_params")
-        if first:
+        with _rollback_on_error(self):
             self._validate_params()
-            if classes is not None:
+            if not first:
+                self._check_streaming_settings(classes)
+            elif classes is not None:
                 self.classes_ = np.unique(np.asarray(classes))
                 if len(self.classes_) != 2:
                     raise ValueError(
                         f"classes must hold exactly two labels, got {len(self.classes_)}."
                     )
-        X, side = self._validate_fit_input(
-            X, y, reset=first, classes_given=first and classes is not None
-        )
-        with torch_threads(self._work(X)):
-            return self._partial_fit(X, side, first)
+            self._device()
+            X, side = self._validate_fit_input(
+                X, y, reset=first, classes_given=first and classes is not None
+            )
+            with torch_threads(self._work(X)):
+                state = self._partial_fit(X, side, first)
+            self._assign(state)
+        return self
+
+    def _check_streaming_settings(self, classes):
+        """A later partial_fit must continue the model the first one started."""
+        if classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
+            raise ValueError(
+                f"classes={list(classes)!r} differs from classes_={self.classes_.tolist()!r} "
+                "of the first partial_fit call."
+            )
+        fitted = self._config
+        for name in ("emission", "grid_size", "quadrature", "l2_penalty", "solver"):
+            if getattr(self, name) != fitted[name]:
+                raise ValueError(
+                    f"{name} changed from {fitted[name]!r} to {getattr(self, name)!r} since "
+                    "the first partial_fit; call fit to start a new model."
+                )
+        if "_solver_state" not in self.__dict__:
+            raise ValueError(
+                "partial_fit continues a streaming fit; this estimator was fitted with "
+                f"solver={fitted['solver']!r} by fit. Call fit, or start partial_fit afresh "
+                "on a clone."
+            )
 
     def _partial_fit(self, X, side, first):
         generator = self._torch_generator() if first else self._generator
-        data = self._prepare_data(X, side)
-        problem = self._problem(data)
+        rows = Rows.of(X, side)
+        problem = self._problem(rows)
         if first:
-            params = self._initial_params(X, side, generator)
-            self._solver_state = MinibatchSolver(self.solver, self.learning_rate)
-            self.n_iter_, self.loss_curve_ = 0, []
+            params = self._initial_params(rows, generator)
+            solver_state = MinibatchSolver(self.solver, self.learning_rate)
+            n_iter, curve = 0, []
         else:
-            params = self._params
-        params, loss = run_epoch(
-            problem, params, self._solver_state, data, self.batch_size, generator
-        )
-        self._generator = generator
-        self.n_iter_ += 1
-        self.loss_curve_.append(loss)
-        self.converged_ = False
-        self._set_params(params)
-        self.rho_se_, self.rho_ci_ = np.nan, np.full(2, np.nan)
-        return self
+            params, solver_state = self._params, self._solver_state
+            solver_state.learning_rate = self.learning_rate
+            n_iter, curve = self.n_iter_, list(self.loss_curve_)
+        params, loss = run_epoch(problem, params, solver_state, rows, self.batch_size, generator)
+        state = {
+            "_generator": generator, "_solver_state": solver_state,
+            "n_iter_": n_iter + 1, "loss_curve_": curve + [loss], "converged_": False,
+            "rho_se_": np.nan, "rho_ci_": np.full(2, np.nan),
+            "n_speakers_": (0 if first else self.n_speakers_) + X.shape[0],
+            "dispersion_": np.inf,
+        }
+        state.update(self._model_attributes(_oriented(params, self.pi)))
+        return state
 
     def _validate_fit_input(self, X, y, reset, classes_given=False):
         X, y = validate_data(
@@ -414,7 +546,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         )
         check_non_negative(X, f"{type(self).__name__} (input X)")
         if reset and not classes_given:
-            classes = np.unique(y)
+            classes = _unique_labels(y)
             if len(classes) != 2:
                 noun = "class" if len(classes) == 1 else "classes"
                 raise ValueError(
@@ -425,6 +557,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return X, self._encode(y)
 
     def _encode(self, y):
+        y = np.asarray(y)
+        _unique_labels(y)  # a clear error for labels that cannot be ordered
         side = np.searchsorted(self.classes_, y)
         side = np.clip(side, 0, 1)
         if not np.all(self.classes_[side] == y):
@@ -445,28 +579,22 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return torch.Generator().manual_seed(int(seed))
 
     def _device(self):
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
+        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} was asked for but CUDA is not available.")
+        try:
+            device = torch.device(self.device)
+            torch.zeros(1, device=device)
+        except (RuntimeError, AssertionError, TypeError, ValueError) as exc:
+            raise ValueError(f"device={self.device!r} cannot hold tensors here: {exc}") from None
+        if device.type == "meta":
+            raise ValueError("device='meta' holds no data; use 'cpu' or a GPU device.")
         return device
 
-    def _prepare_data(self, X, side, weight=None):
-        """The rows the likelihood sums over: ``(X, side, weight)``."""
-        X = X.astype(np.float64, copy=False)
-        # minibatches are drawn from speeches, so only full-batch fits collapse
-        full_batch = self.solver not in _MINIBATCH_SOLVERS or self.batch_size is None
-        if full_batch and not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
-            X, side, weight, _ = collapse_duplicates(X, side, weight)
-        elif weight is None:
-            weight = np.ones(X.shape[0])
-        return X, side, weight
-
-    def _problem(self, data, fixed_rho=None):
-        X, side, weight = data
+    def _problem(self, rows, fixed_rho=None):
         device = self._device()
-        chunks = make_chunks(X, side, weight, self.grid_size, device=device)
         return Problem(
-            chunks, self._emission(), X.shape[1], self.grid_size, self.quadrature,
+            rows.chunks(self.grid_size, device), self._emission(), rows.X.shape[1],
+            self.grid_size, self.quadrature,
             pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
             device=device,
         )
@@ -474,8 +602,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _emission(self):
         return make_emission(self.emission, self.l2_penalty)
 
-    def _initial_params(self, X, side, generator):
+    def _initial_params(self, rows, generator):
         emission = self._emission()
+        X, side = rows.X, rows.side
         if self.init == "random":
             params = {
                 "log_a": 2.0 + torch.randn((), generator=generator, dtype=torch.float64),
@@ -488,38 +617,33 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
         else:
             class_counts = np.vstack(
-                [np.asarray(X[side == k].sum(axis=0)).reshape(-1) for k in (0, 1)]
+                [np.asarray(X[side == k].T @ rows.weight[side == k]).reshape(-1) for k in (0, 1)]
             )
             params = emission.init_params(class_counts, generator)
             params["log_a"], params["log_b"] = np.log(3.0), 0.0
         if self.pi == "fit":
-            share = float(np.clip(np.mean(side), 0.05, 0.95))
+            share = float(np.clip(np.average(side, weights=rows.weight), 0.05, 0.95))
             params["logit_pi"] = np.log(share / (1.0 - share))
         return {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
 
-    def _set_params(self, params):
-        params = dict(params)
-        fitted_pi = "logit_pi" in params
-        # (a, b, pi) and (b, a, 1 - pi) are the same model; report a >= b.
-        if params["log_a"] < params["log_b"] and (fitted_pi or self.pi == 0.5):
-            params["log_a"], params["log_b"] = params["log_b"], params["log_a"]
-            if fitted_pi:
-                params["logit_pi"] = -params["logit_pi"]
-        self._params = params
+    def _model_attributes(self, params):
+        """The public attributes of fitted parameters (and the settings they hold for)."""
         a, b = float(np.exp(params["log_a"])), float(np.exp(params["log_b"]))
-        self.alpha_, self.beta_ = a, b
-        self.pi_ = (
-            float(1.0 / (1.0 + np.exp(-params["logit_pi"]))) if fitted_pi else float(self.pi)
-        )
-        self.rho_ = max(a, b) / (a + b)
+        fitted_pi = "logit_pi" in params
+        pi = float(1.0 / (1.0 + np.exp(-params["logit_pi"]))) if fitted_pi else float(self.pi)
         emission = self._emission()
         tparams = {k: torch.as_tensor(v) for k, v in params.items()}
-        self.W_ = emission.slant(tparams).detach().numpy().copy()
+        out = {
+            "_params": {k: np.array(v, copy=True) for k, v in params.items()},
+            "_config": {name: getattr(self, name) for name in _CONFIG},
+            "alpha_": a, "beta_": b, "pi_": pi, "rho_": max(a, b) / (a + b),
+            "W_": emission.slant(tparams).detach().numpy().copy(),
+            "grid_": stance_grid(self.grid_size, self.quadrature),
+        }
         if self.emission == "two_pole":
-            self.theta_ = torch.softmax(tparams["eta"], dim=1).numpy()
+            out["theta_"] = torch.softmax(tparams["eta"], dim=1).numpy()
         if self.emission == "loglinear":
-            self.intercept_ = params["c"].copy()
-        self.grid_ = stance_grid(self.grid_size, self.quadrature)
+            out["intercept_"] = np.array(params["c"], copy=True)
         if a + b >= _DEGENERATE_CONCENTRATION:
             hint = (
                 " The intercept-free 'softmax' emission is not identified; use "
@@ -530,49 +654,51 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"The stance distribution collapsed (a={a:.4g}, b={b:.4g}, a + b >= "
                 f"{_DEGENERATE_CONCENTRATION:g}): the fit is degenerate on these data and "
-                f"rho_={self.rho_:.3f} is not meaningful.{hint}",
+                f"rho_={out['rho_']:.3f} is not meaningful.{hint}",
                 DegenerateFitWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        return out
 
-    def _estimate_uncertainty(self, data, loss):
-        """rho_ci_ from the chosen interval; rho_se_ consistent with it.
+    def _uncertainty(self, rows, params, loss):
+        """``rho_ci_`` from the chosen interval and ``rho_se_`` consistent with it.
 
-        Returns the parameters of a profile point that beats the estimate, if
-        the profile found one (see :func:`profile_interval`), else None.
+        The returned dict holds ``better``: the parameters of a profile point
+        that beats the estimate, if the profile found one (see
+        :func:`~skpolar.uncertainty.profile_interval`).
 
         The profile interval is trusted over the Wald (Hessian) standard error:
         pole words that one party never uses push the two-pole logits towards
         minus infinity, where the Hessian is ill-conditioned.
         """
-        self.rho_ci_ = np.full(2, np.nan)
-        problem = self._problem(data)
-        better = None
+        out = {"rho_ci_": np.full(2, np.nan)}
+        problem = self._problem(rows)
         if self.interval == "profile":
             with progress(self.verbose, "profile interval", label="rho") as callback:
-                interval, better = profile_interval(
-                    lambda rho: self._problem(data, fixed_rho=rho),
-                    self._params, loss, problem.n_total,
+                interval, out["better"] = profile_interval(
+                    lambda rho: self._problem(rows, fixed_rho=rho),
+                    params, loss, problem.n_total,
                     minimize=self._minimize,
                     callback=callback,
                 )
-            self.rho_ci_ = np.array(interval)
-            self.rho_se_ = float(np.diff(self.rho_ci_)[0] / (2 * _Z95))
+            out["rho_ci_"] = np.array(interval)
+            out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * _Z95))
         elif self.interval == "bootstrap":
-            self.rho_bootstrap_ = self._bootstrap(data)
-            self.rho_ci_ = np.percentile(self.rho_bootstrap_, [2.5, 97.5])
-            self.rho_se_ = float(np.std(self.rho_bootstrap_, ddof=1))
-        elif len(problem.pack(self._params)) <= _HESSIAN_MAX_PARAMS:
-            self.rho_se_ = wald_se(problem, self._params)
+            replicates = self._bootstrap(rows, params)
+            out["rho_bootstrap_"] = replicates
+            out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
+            out["rho_se_"] = float(np.std(replicates, ddof=1))
+        elif len(problem.pack(params)) <= _HESSIAN_MAX_PARAMS:
+            out["rho_se_"] = wald_se(problem, params)
         else:
-            self.rho_se_ = np.nan
-        return better
+            out["rho_se_"] = np.nan
+        return out
 
-    def _bootstrap(self, data):
-        X, side, weight = data
+    def _bootstrap(self, rows, params):
         seeds = np.random.SeedSequence(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         ).spawn(self.n_bootstrap)
+        weight = rows.weight
         n = float(weight.sum())
         draws = [
             np.random.default_rng(s).multinomial(int(round(n)), weight / weight.sum())
@@ -580,13 +706,16 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         ]
         return np.asarray(
             Parallel(n_jobs=self.n_jobs)(
-                delayed(_bootstrap_replicate)(self, data, w) for w in draws
+                delayed(_bootstrap_replicate)(self, rows, params, w) for w in draws
             )
         )
 
     # ---- inference on new speeches ---------------------------------------------------
-    def _posterior_pass(self, X, y=None):
-        """Per-row log marginal likelihood, posterior mean and sd of u, right-side mass."""
+    def _posterior(self, X, y=None, groups=None, level=None):
+        """Posterior summaries of every row (or of every speaker, with ``groups``).
+
+        Uses the settings of the fit, whatever ``set_params`` changed since.
+        """
         check_is_fitted(self)
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
@@ -600,31 +729,43 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     f"y must have shape ({X.shape[0]},) to match X, got {y.shape}."
                 )
             side = self._encode(y)
-        out_dtype = X.dtype
+        config = self._config
+        X64 = X.astype(np.float64, copy=False)
+        lengths = np.asarray(X64.sum(axis=1)).reshape(-1)
+        weight = dispersion_weights(lengths, self.dispersion_)
+        labels = None
+        if groups is None:
+            rows = Rows.of(_scale_rows(X64, weight), side, log_coef=multinomial_log_coef(X64))
+        else:
+            labels, inverse = encode_groups(groups, X.shape[0])
+            group_side = None if side is None else group_sides(side, inverse, labels)
+            log_coef = np.bincount(inverse, weights=multinomial_log_coef(X64),
+                                   minlength=len(labels))
+            rows = Rows.of(sum_by_group(X64, inverse, len(labels), weight), group_side,
+                           log_coef=log_coef)
         device = self._device()
-        chunks = make_chunks(X.astype(np.float64, copy=False), side, None, self.grid_size, device=device)
-        emission = self._emission()
+        emission = make_emission(config["emission"], config["l2_penalty"])
         params = {k: torch.as_tensor(v, device=device) for k, v in self._params.items()}
-        problem = Problem([], emission, X.shape[1], self.grid_size, self.quadrature,
+        problem = Problem([], emission, X.shape[1], config["grid_size"], config["quadrature"],
                           pi=None if "logit_pi" in params else self.pi_, device=device)
-        n = X.shape[0]
-        loglik, mean, sd, right = (np.empty(n) for _ in range(4))
-        with torch.no_grad(), torch_threads(self._work(X)):
+        with torch.no_grad(), torch_threads(self._work(rows.X)):
             log_w = problem.log_weights(params)
             prepared = emission.prepare(params, problem.u)
-            for chunk in chunks:
-                rows, log_post = log_marginal_rows(chunk, emission, prepared, log_w)
-                post = log_post.exp()
-                u = problem.u[chunk.nodes]
-                m = post @ u
-                loglik[chunk.rows] = rows.cpu().numpy()
-                mean[chunk.rows] = m.cpu().numpy()
-                sd[chunk.rows] = (post @ u**2 - m**2).clamp_min(0).sqrt().cpu().numpy()
-                right[chunk.rows] = post[:, u >= 0].sum(dim=1).cpu().numpy()
-        return loglik, mean.astype(out_dtype), sd.astype(out_dtype), right
+            summary = posterior_summaries(
+                rows.chunks(config["grid_size"], device), emission, prepared, log_w,
+                problem.u, rows.X.shape[0], level=level,
+            )
+        summary["dtype"] = X.dtype
+        summary["lengths"] = lengths
+        if groups is not None:
+            summary["labels"], summary["inverse"] = labels, inverse
+        return summary
 
     def stance(self, X, y=None, return_std=False):
         """Posterior mean stance ``E[u | x]`` (or ``E[u | x, y]`` when ``y`` is given).
+
+        Every row is one speech, scored on its own; see :meth:`speaker_stance`
+        for one stance per speaker.
 
         Parameters
         ----------
@@ -649,8 +790,87 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> bool((std > 0).all())
         True
         """
-        _, mean, sd, _ = self._posterior_pass(X, y)
-        return (mean, sd) if return_std else mean
+        summary = self._posterior(X, y)
+        mean = summary["mean"].astype(summary["dtype"])
+        return (mean, summary["sd"].astype(summary["dtype"])) if return_std else mean
+
+    def speaker_stance(self, X, y=None, groups=None, *, level=0.95):
+        """One stance per speaker, from all of their speeches together.
+
+        Each speaker's speeches are taken to share one stance, so the
+        posterior of a speaker is that of their summed (dispersion-weighted)
+        counts under the fitted prior. Two posteriors are summarized: from the
+        words alone (``words_*`` columns), and, when ``y`` is given, given the
+        speaker's party as well (``stance*`` columns). Given the party, a
+        stance cannot cross zero, by the model's construction; the words-only
+        stance shows what the words say on their own.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Word counts, one row per speech.
+        y : array-like of shape (n_samples,), default=None
+            Party of each speech.
+        groups : array-like of shape (n_samples,)
+            Speaker of each speech.
+        level : float in (0, 1), default=0.95
+            Level of the equal-tailed credible intervals.
+
+        Returns
+        -------
+        speakers : pandas.DataFrame
+            One row per speaker (sorted), indexed by speaker, with columns
+            ``n_speeches``, ``n_words``, then with ``y``: ``party``, ``stance``,
+            ``stance_sd``, ``stance_low``, ``stance_high`` (given the party),
+            and always ``words_stance``, ``words_stance_sd``,
+            ``words_stance_low``, ``words_stance_high`` and ``p_right`` (the
+            words-only posterior probability of ``u >= 0``, the side of
+            ``classes_[1]``).
+
+        Raises
+        ------
+        ValueError
+            When ``groups`` is missing or of the wrong length, or a speaker's
+            speeches carry both parties.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(600, random_state=0)
+        >>> speaker = np.arange(600) // 3          # pretend each speaks three times
+        >>> y = y[speaker * 3]                    # with one party each
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y, groups=speaker)
+        >>> table = est.speaker_stance(X, y, groups=speaker)
+        >>> table.shape[0], bool((table["stance_low"] <= table["stance"]).all())
+        (200, True)
+        """
+        import pandas as pd
+
+        if groups is None:
+            raise ValueError("speaker_stance needs groups: the speaker of each speech.")
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {level!r}.")
+        words = self._posterior(X, None, groups, level=level)
+        labels, inverse = words["labels"], words["inverse"]
+        table = {
+            "n_speeches": np.bincount(inverse, minlength=len(labels)),
+            "n_words": np.bincount(inverse, weights=words["lengths"], minlength=len(labels)),
+        }
+        if y is not None:
+            given = self._posterior(X, y, groups, level=level)
+            side = group_sides(self._encode(np.asarray(y)), inverse, labels)
+            table["party"] = self.classes_[side]
+            table["stance"] = given["mean"]
+            table["stance_sd"] = given["sd"]
+            table["stance_low"] = given["low"]
+            table["stance_high"] = given["high"]
+        table["words_stance"] = words["mean"]
+        table["words_stance_sd"] = words["sd"]
+        table["words_stance_low"] = words["low"]
+        table["words_stance_high"] = words["high"]
+        table["p_right"] = words["right"]
+        return pd.DataFrame(table, index=pd.Index(labels, name="speaker"))
 
     def transform(self, X):
         """Posterior mean stance of speeches whose party is unknown.
@@ -663,7 +883,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         -------
         stance : ndarray of shape (n_samples, 1)
             ``E[u | x]``, in [-1, 1]; same float dtype as ``X``. Use
-            :meth:`stance` for the posterior sd or to condition on the party.
+            :meth:`stance` for the posterior sd or to condition on the party,
+            and :meth:`speaker_stance` for one stance per speaker.
 
         Examples
         --------
@@ -692,7 +913,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> est.predict_proba(X[:2]).sum(axis=1)
         array([1., 1.])
         """
-        right = self._posterior_pass(X)[3]
+        right = np.clip(self._posterior(X)["right"], 0.0, 1.0)
         return np.column_stack([1.0 - right, right])
 
     def predict(self, X):
@@ -716,6 +937,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def score_samples(self, X, y=None):
         """Log marginal likelihood of each speech, ``log p(x)`` or ``log p(x, y)``.
 
+        With a finite ``dispersion_`` the counts are weighted as in the fit, so
+        this is a quasi-likelihood, comparable only between fits with the same
+        dispersion.
+
         Returns
         -------
         loglik : ndarray of shape (n_samples,)
@@ -729,13 +954,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> bool((est.score_samples(X, y) <= est.score_samples(X) + 1e-12).all())
         True
         """
-        return self._posterior_pass(X, y)[0]
+        return self._posterior(X, y)["loglik"]
 
     def score(self, X, y=None):
         """Mean log marginal likelihood per speech (higher is better).
 
-        With ``y`` this is ``log p(x, y)``, the fitted objective; without it,
-        ``log p(x)``. Model selection (``GridSearchCV``) uses it.
+        With ``y`` this is ``log p(x, y)``, the fitted objective of a fit
+        without ``groups``; without it, ``log p(x)``. Model selection
+        (``GridSearchCV``) uses it.
 
         Returns
         -------
@@ -771,10 +997,62 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return 0.5 * (pi * beta.pdf(t, a, b) + (1.0 - pi) * beta.pdf(t, b, a))
 
 
-def _bootstrap_replicate(estimator, data, weight):
+# Settings a fitted model holds for; inference uses them, not the current ones.
+_CONFIG = ("emission", "grid_size", "quadrature", "l2_penalty", "solver")
+# Attributes one fit sets and another may not: cleared before each fit.
+_FIT_DEPENDENT = ("theta_", "intercept_", "rho_bootstrap_", "_solver_state")
+
+
+@contextlib.contextmanager
+def _rollback_on_error(estimator):
+    """Leave ``estimator`` exactly as it was when the block raises.
+
+    Attributes are only ever replaced, never changed in place, so a shallow
+    copy of the instance dictionary is enough to restore it.
+    """
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+def _unique_labels(y):
+    """Sorted distinct labels, with a plain error for labels that cannot be ordered."""
+    try:
+        return np.unique(y)
+    except TypeError:
+        raise ValueError(
+            "y must hold labels of one comparable type (for example all strings); it "
+            "mixes types or holds None."
+        ) from None
+
+
+def _oriented(params, pi):
+    """The same model with ``a >= b``: (a, b, pi) and (b, a, 1 - pi) are one model."""
+    params = dict(params)
+    fitted_pi = "logit_pi" in params
+    if params["log_a"] < params["log_b"] and (fitted_pi or pi == 0.5):
+        params["log_a"], params["log_b"] = params["log_b"], params["log_a"]
+        if fitted_pi:
+            params["logit_pi"] = -params["logit_pi"]
+    return params
+
+
+def _scale_rows(X, weight):
+    """``diag(weight) @ X``, skipped when every weight is one."""
+    if np.all(weight == 1.0):
+        return X
+    if sp.issparse(X):
+        return sp.diags(weight) @ X
+    return X * weight[:, None]
+
+
+def _bootstrap_replicate(estimator, rows, params, weight):
     """rho of one bootstrap refit, warm-started at the estimate."""
-    X, side, _ = data
     keep = weight > 0
-    sub = (X[keep], None if side is None else side[keep], weight[keep].astype(float))
-    params, _ = estimator._minimize(estimator._problem(sub), dict(estimator._params))
-    return rho_of(params)
+    sub = rows.subset(keep).reweighted(weight[keep])
+    fitted, _ = estimator._minimize(estimator._problem(sub), dict(params))
+    return rho_of(fitted)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.special import gammaln
+
+from .speakers import multinomial_log_coef
 
 # Rows per chunk are chosen so the dense (rows x nodes) work arrays of one
 # chunk stay near this many bytes.
@@ -50,6 +51,51 @@ class Chunk:
     weight: torch.Tensor
     nodes: slice
     rows: np.ndarray
+
+
+@dataclass
+class Rows:
+    """The rows a fit's likelihood sums over.
+
+    ``X`` holds the (possibly reweighted) counts, ``side`` the party side of
+    every row (None when unknown), ``weight`` how many speeches or speakers a
+    row stands for and ``log_coef`` its multinomial coefficient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.likelihood import Rows
+    >>> rows = Rows.of(np.array([[1.0, 1.0], [2.0, 0.0]]), np.array([0, 1]))
+    >>> rows.subset([1]).X.tolist(), rows.weight.tolist()
+    ([[2.0, 0.0]], [1.0, 1.0])
+    """
+
+    X: object
+    side: np.ndarray
+    weight: np.ndarray
+    log_coef: np.ndarray
+
+    @classmethod
+    def of(cls, X, side, weight=None, log_coef=None):
+        """Rows of ``X`` with unit weights and their own coefficients by default."""
+        weight = np.ones(X.shape[0]) if weight is None else np.asarray(weight, dtype=float)
+        log_coef = multinomial_log_coef(X) if log_coef is None else np.asarray(log_coef)
+        return cls(X, side, weight, log_coef)
+
+    def subset(self, index):
+        """The rows at ``index`` (positions or a boolean mask)."""
+        index = np.asarray(index)
+        return Rows(self.X[index], None if self.side is None else self.side[index],
+                    self.weight[index], self.log_coef[index])
+
+    def reweighted(self, weight):
+        """The same rows standing for ``weight`` speeches each (a bootstrap draw)."""
+        return Rows(self.X, self.side, np.asarray(weight, dtype=float), self.log_coef)
+
+    def chunks(self, grid_size, device="cpu", dtype=torch.float64):
+        """The rows cut into :class:`Chunk` objects (see :func:`make_chunks`)."""
+        return make_chunks(self.X, self.side, self.weight, grid_size,
+                           log_coef=self.log_coef, device=device, dtype=dtype)
 
 
 def collapse_duplicates(X, side, weight=None):
@@ -88,7 +134,8 @@ def collapse_duplicates(X, side, weight=None):
     return X[first], side_unique, weight_unique, inverse
 
 
-def make_chunks(X, side, weight, grid_size, *, device="cpu", dtype=torch.float64):
+def make_chunks(X, side, weight, grid_size, *, log_coef=None, device="cpu",
+                dtype=torch.float64):
     """Cut a corpus into :class:`Chunk` objects.
 
     Parameters
@@ -101,6 +148,9 @@ def make_chunks(X, side, weight, grid_size, *, device="cpu", dtype=torch.float64
         Speeches each row stands for (duplicate counts, bootstrap weights).
     grid_size : int
         Nodes per side.
+    log_coef : ndarray of shape (n_samples,) or None
+        The rows' multinomial coefficients, when they are not those of ``X``
+        itself (a speaker's row sums several speeches; reweighted counts).
     device, dtype
         Where and in which precision the chunks live.
 
@@ -125,12 +175,10 @@ def make_chunks(X, side, weight, grid_size, *, device="cpu", dtype=torch.float64
     if sp.issparse(X):
         X = X.tocsr()
         lengths = np.asarray(X.sum(axis=1)).reshape(-1)
-        log_coef = gammaln(lengths + 1.0) - np.asarray(
-            X._with_data(gammaln(X.data + 1.0)).sum(axis=1)
-        ).reshape(-1)
     else:
         lengths = X.sum(axis=1)
-        log_coef = gammaln(lengths + 1.0) - gammaln(X + 1.0).sum(axis=1)
+    if log_coef is None:
+        log_coef = multinomial_log_coef(X)
 
     groups = []
     if side is None:
@@ -274,3 +322,72 @@ def log_marginal_rows(chunk, emission, prepared, log_weight):
     joint = chunk_log_joint(chunk, emission, prepared, log_weight)
     norm = torch.logsumexp(joint, dim=1)
     return norm + chunk.log_coef, joint - norm[:, None]
+
+
+def posterior_summaries(chunks, emission, prepared, log_weight, u, n_rows, level=None):
+    """Per-row log marginal likelihood and summaries of the stance posterior.
+
+    Parameters
+    ----------
+    chunks : list of Chunk
+    emission, prepared, log_weight, u
+        As for :func:`accumulate`.
+    n_rows : int
+        Rows in the caller's matrix (``chunk.rows`` index into it).
+    level : float in (0, 1) or None
+        Also return the equal-tailed credible interval of this level. The
+        posterior mass of a node is spread evenly over its cell (the cells
+        meet halfway between nodes and end at -1 and 1).
+
+    Returns
+    -------
+    summary : dict of ndarray of shape (n_rows,)
+        ``loglik``, ``mean``, ``sd``, ``right`` (posterior mass on ``u >= 0``)
+        and, with ``level``, ``low`` and ``high``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skpolar.emissions import TwoPoleEmission
+    >>> from skpolar.likelihood import make_chunks, posterior_summaries
+    >>> u = torch.tensor([-0.75, -0.25, 0.25, 0.75], dtype=torch.float64)
+    >>> em = TwoPoleEmission()
+    >>> prepared = em.prepare({"eta": torch.zeros(2, 2, dtype=torch.float64)}, u)
+    >>> log_w = torch.full((4,), -np.log(4.0), dtype=torch.float64)
+    >>> chunks = make_chunks(np.zeros((1, 2)), None, None, grid_size=2)
+    >>> s = posterior_summaries(chunks, em, prepared, log_w, u, 1, level=0.5)
+    >>> float(s["mean"][0]), float(s["low"][0]), float(s["high"][0])  # uniform on [-1, 1]
+    (0.0, -0.5, 0.5)
+    """
+    names = ["loglik", "mean", "sd", "right"] + (["low", "high"] if level is not None else [])
+    out = {name: np.empty(n_rows) for name in names}
+    if level is not None:
+        mid = ((u[1:] + u[:-1]) / 2.0).cpu().numpy()
+        edges = np.concatenate([[-1.0], mid, [1.0]])
+    for chunk in chunks:
+        rows, log_post = log_marginal_rows(chunk, emission, prepared, log_weight)
+        post = log_post.exp()
+        at = u[chunk.nodes]
+        mean = post @ at
+        out["loglik"][chunk.rows] = rows.cpu().numpy()
+        out["mean"][chunk.rows] = mean.cpu().numpy()
+        out["sd"][chunk.rows] = (post @ at**2 - mean**2).clamp_min(0).sqrt().cpu().numpy()
+        out["right"][chunk.rows] = post[:, at >= 0].sum(dim=1).cpu().numpy()
+        if level is not None:
+            cell_edges = edges[chunk.nodes.start : chunk.nodes.stop + 1]
+            post = post.cpu().numpy()
+            for name, q in (("low", (1.0 - level) / 2.0), ("high", (1.0 + level) / 2.0)):
+                out[name][chunk.rows] = _grid_quantile(post, cell_edges, q)
+    return out
+
+
+def _grid_quantile(post, edges, q):
+    """Quantile ``q`` of each row's distribution, uniform within the cells of ``edges``."""
+    cdf = np.cumsum(post, axis=1)
+    cdf /= cdf[:, -1:]
+    cell = np.minimum((cdf < q).sum(axis=1), post.shape[1] - 1)
+    rows = np.arange(post.shape[0])
+    before = np.where(cell > 0, cdf[rows, cell - 1], 0.0)
+    inside = np.where(post[rows, cell] > 0, (q - before) / np.maximum(post[rows, cell], 1e-300), 0.5)
+    inside = np.clip(inside, 0.0, 1.0)
+    return edges[cell] + inside * (edges[cell + 1] - edges[cell])

@@ -13,7 +13,7 @@ import scipy.optimize
 import torch
 
 from .likelihood import accumulate, log_marginal_rows
-from .quadrature import log_prior_weights, stance_grid
+from .quadrature import log_prior_weights, log_prior_weights_numpy, stance_grid
 from .utils import torch_threads
 
 # a and b are kept in [1e-2, 1e4]: wide enough for any polarization a corpus
@@ -163,6 +163,19 @@ class Problem:
         return a, b, pi
 
     def log_weights(self, params):
+        """Log prior weight of every node, as a torch vector.
+
+        Without a graph to build, the exact rule runs in NumPy (one
+        evaluation there costs a fraction of torch's per-operation overhead).
+        """
+        needs_graph = torch.is_grad_enabled() and any(
+            torch.is_tensor(params[name]) and params[name].requires_grad
+            for name in self.prior_names
+        )
+        if self.quadrature == "exact" and not needs_graph:
+            vector = [float(np.asarray(torch.as_tensor(params[n]).detach().cpu())) for n in self.prior_names]
+            log_w = self.prior_log_weights_numpy(vector)
+            return torch.as_tensor(log_w, dtype=self.dtype, device=self.device)
         a, b, pi = self.shapes(params)
         return log_prior_weights(a, b, pi, self.grid_size, self.quadrature)
 
@@ -208,17 +221,33 @@ class Problem:
     def prior_m_step(self, params, mass):
         """The prior parameters that maximize ``sum_g mass_g log w_g`` (EM's M-step).
 
-        A few dozen evaluations of the quadrature, independent of the corpus size.
+        A few dozen evaluations of the quadrature, independent of the corpus
+        size; for the exact rule they run in NumPy with analytic gradients.
         """
         prior = {name: params[name] for name in self.prior_names}
         shapes = [(name, np.shape(prior[name])) for name in self.prior_names]
-        mass = mass.to(self.dtype)
+        mass = mass.detach().cpu().numpy().astype(np.float64)
+        # nodes without posterior mass do not enter the objective (their weight
+        # may be exactly zero, and 0 * log 0 is not a number)
+        used = mass > 0
+        scale = 1.0 / max(self.n_total, 1.0)
 
-        def fun(vector):
-            p = self.unpack(vector, shapes, requires_grad=True)
-            q = -(mass @ self.log_weights(p)) / max(self.n_total, 1.0)
-            grads = torch.autograd.grad(q, list(p.values()))
-            return float(q.detach()), np.concatenate([g.cpu().numpy().ravel() for g in grads])
+        if self.quadrature == "exact":
+
+            def fun(vector):
+                log_w, jac = self.prior_log_weights_numpy(vector, grad=True)
+                value = -scale * (mass[used] @ log_w[used])
+                return value, -scale * (jac[:, used] @ mass[used])
+
+        else:
+            tmass = torch.as_tensor(mass, dtype=self.dtype, device=self.device)
+
+            def fun(vector):
+                p = self.unpack(vector, shapes, requires_grad=True)
+                log_w = self.log_weights(p)
+                q = -scale * (torch.where(tmass > 0, tmass * log_w, 0.0)).sum()
+                grads = torch.autograd.grad(q, list(p.values()))
+                return float(q.detach()), np.concatenate([g.cpu().numpy().ravel() for g in grads])
 
         # a few hundred quadrature cells: threads would only add hand-off costs
         with torch_threads(0):
@@ -228,6 +257,27 @@ class Problem:
                 options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 100},
             )
         return _to_numpy(self.unpack(result.x, shapes))
+
+    def prior_log_weights_numpy(self, vector, grad=False):
+        """Log node weights (exact rule) from the prior part of the flat vector.
+
+        With ``grad=True`` also their Jacobian in that vector, shape
+        (len(prior_names), n_nodes).
+        """
+        values = dict(zip(self.prior_names, np.asarray(vector, dtype=float)))
+        if "log_kappa" in values:
+            kappa = np.exp(values["log_kappa"])
+            a, b = self.fixed_rho * kappa, (1.0 - self.fixed_rho) * kappa
+        else:
+            a, b = np.exp(values["log_a"]), np.exp(values["log_b"])
+        pi = 1.0 / (1.0 + np.exp(-values["logit_pi"])) if "logit_pi" in values else self.pi
+        out = log_prior_weights_numpy(a, b, pi, self.grid_size, grad=grad)
+        if not grad:
+            return out
+        log_w, (d_log_a, d_log_b, d_logit_pi) = out
+        rows = {"log_a": d_log_a, "log_b": d_log_b, "log_kappa": d_log_a + d_log_b,
+                "logit_pi": d_logit_pi}
+        return log_w, np.stack([rows[name] for name in self.prior_names])
 
     def loglik_torch(self, params):
         """Total penalized log likelihood as a differentiable torch scalar (small data)."""

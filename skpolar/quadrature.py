@@ -15,8 +15,11 @@ nodes. Two rules turn the Beta-mixture prior into node weights:
     do not add up to one; it is kept to reproduce the notebook.
 """
 
+import functools
+
 import numpy as np
 import torch
+from scipy.special import digamma, gammaln, logsumexp
 
 from .utils import logaddexp
 
@@ -125,6 +128,154 @@ def log_beta_cell_mass(a, b, grid_size):
     return torch.cat(cells) - log_norm
 
 
+def log_beta_cell_mass_numpy(a, b, grid_size, grad=False):
+    """:func:`log_beta_cell_mass` in NumPy for float shapes, with its gradient.
+
+    The same rule, node for node. The EM solver's small ``(a, b, pi)`` step
+    evaluates it dozens of times per iteration, where torch's per-operation
+    overhead costs far more than the arithmetic. The derivative of a cell's
+    log mass in ``a`` is ``E[log t | cell] - digamma(a) + digamma(a + b)``
+    (and likewise in ``b`` with ``log(1 - t)``); the cell averages come from
+    the same quadrature nodes as the masses.
+
+    Parameters
+    ----------
+    a, b : float
+        Positive shapes.
+    grid_size : int
+        Cells per half of [0, 1].
+    grad : bool, default=False
+        Also return the derivatives in ``a`` and ``b``.
+
+    Returns
+    -------
+    log_mass : ndarray of shape (2 * grid_size,)
+    d_a, d_b : ndarray of shape (2 * grid_size,)
+        Only with ``grad=True``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skpolar.quadrature import log_beta_cell_mass, log_beta_cell_mass_numpy
+    >>> fast = log_beta_cell_mass_numpy(0.5, 3.0, 50)
+    >>> one = torch.ones((), dtype=torch.float64)
+    >>> slow = log_beta_cell_mass(0.5 * one, 3.0 * one, 50)
+    >>> bool(np.allclose(fast, slow.numpy(), rtol=0, atol=1e-12))
+    True
+    """
+    n_cells = 2 * grid_size
+    log_h = -np.log(n_cells)
+    log_norm = gammaln(a) + gammaln(b) - gammaln(a + b)
+    log_m = np.empty(n_cells)
+    mean_log_t = np.empty(n_cells)
+    mean_log_1mt = np.empty(n_cells)
+
+    def end_cell(first, second):
+        # see log_beta_cell_mass: t = v**(1/first) on halving sub-cells of [0, h];
+        # returns the log integral and the averages of log t and log(1 - t)
+        log_hi = log_h + _END_LOG_EDGES_UNIT
+        log_lo = log_hi - np.log(2.0)
+        log_span = first * log_hi + np.log(-np.expm1(-first * np.log(2.0)))
+        log_v = np.logaddexp((first * log_lo)[:, None], _LOG_GL_POINTS + log_span[:, None])
+        inner_span = first * log_lo[-1:]
+        log_v = np.concatenate([log_v, _LOG_GL_POINTS + inner_span[:, None]])
+        log_span = np.concatenate([log_span, inner_span])
+        log_t = log_v / first
+        log_1mt = np.log1p(-np.exp(log_t))
+        terms = log_span[:, None] + _LOG_GL_WEIGHTS + (second - 1.0) * log_1mt
+        top = terms.max()
+        w = np.exp(terms - top)
+        total = w.sum()
+        return top + np.log(total) - np.log(first), (w * log_t).sum() / total, (
+            w * log_1mt
+        ).sum() / total
+
+    log_m[0], mean_log_t[0], mean_log_1mt[0] = end_cell(a, b)
+    # the cell at one is the mirror image: there log t and log(1 - t) swap
+    log_m[-1], mean_log_1mt[-1], mean_log_t[-1] = end_cell(b, a)
+    if grad:
+        # An end cell's nodes move with its singular shape, so its rule is
+        # differentiated numerically in that shape: the gradient must be that
+        # of the masses as computed, or a line search on them stalls.
+        for cell, first, second, out in ((0, a, b, mean_log_t), (-1, b, a, mean_log_1mt)):
+            step = 1e-6 * first
+            up = end_cell(first + step, second)[0]
+            down = end_cell(first - step, second)[0]
+            out[cell] = (up - down) / (2.0 * step)
+    if n_cells > 2:
+        log_t, log_1mt = _interior_nodes(n_cells)
+        terms = _LOG_GL_WEIGHTS + (a - 1.0) * log_t + (b - 1.0) * log_1mt
+        top = terms.max(axis=1, keepdims=True)
+        w = np.exp(terms - top)
+        total = w.sum(axis=1)
+        log_m[1:-1] = log_h + top[:, 0] + np.log(total)
+        if grad:
+            mean_log_t[1:-1] = (w * log_t).sum(axis=1) / total
+            mean_log_1mt[1:-1] = (w * log_1mt).sum(axis=1) / total
+    log_m -= log_norm
+    if not grad:
+        return log_m
+    both = digamma(a + b)
+    return log_m, mean_log_t - digamma(a) + both, mean_log_1mt - digamma(b) + both
+
+
+# Upper edges of the halving sub-cells of an end cell, in units of the cell width
+# (log scale); see log_beta_cell_mass.
+_END_LOG_EDGES_UNIT = -np.log(2.0) * _HALVINGS
+_LOG_GL_POINTS = np.log(_GL_POINTS)[None, :]
+_LOG_GL_WEIGHTS = np.log(_GL_WEIGHTS)
+
+
+@functools.lru_cache(maxsize=32)
+def _interior_nodes(n_cells):
+    """``log t`` and ``log(1 - t)`` at the Gauss-Legendre points of the interior cells."""
+    h = 1.0 / n_cells
+    t = (np.arange(1, n_cells - 1) * h)[:, None] + h * _GL_POINTS[None, :]
+    out = (np.log(t), np.log1p(-t))
+    for array in out:
+        array.setflags(write=False)
+    return out
+
+
+def log_prior_weights_numpy(a, b, pi, grid_size, grad=False):
+    """:func:`log_prior_weights` (exact rule) in NumPy, with its gradient.
+
+    Parameters
+    ----------
+    a, b, pi : float
+    grid_size : int
+    grad : bool, default=False
+        Also return the derivatives of every node's log weight in
+        ``log a``, ``log b`` and ``logit pi``, shape (3, 2 * grid_size).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.quadrature import log_prior_weights_numpy
+    >>> round(float(np.exp(log_prior_weights_numpy(2.0, 2.0, 0.5, 3)).sum()), 12)
+    1.0
+    """
+    out = log_beta_cell_mass_numpy(a, b, grid_size, grad=grad)
+    right = out[0] if grad else out
+    left = right[::-1]
+    log_w = np.logaddexp(np.log(pi) + right, np.log1p(-pi) + left)
+    # the cell masses sum to one up to quadrature error; make it exact
+    total = logsumexp(log_w)
+    if not grad:
+        return log_w - total
+    _, d_a, d_b = out
+    with np.errstate(invalid="ignore"):
+        share = np.exp(np.log(pi) + right - log_w)  # the right component's share
+    share = np.nan_to_num(share, nan=0.5)
+    dl_a = share * d_a + (1.0 - share) * d_a[::-1]
+    dl_b = share * d_b + (1.0 - share) * d_b[::-1]
+    dl_pi = (share - pi)  # d/d logit(pi)
+    jac = np.stack([a * dl_a, b * dl_b, dl_pi])
+    weight = np.exp(log_w - total)
+    jac -= (jac @ weight)[:, None]
+    return log_w - total, jac
+
+
 def log_prior_weights(a, b, pi, grid_size, rule="exact"):
     """Log prior weight of every stance node under the Beta mixture.
 
@@ -157,7 +308,11 @@ def log_prior_weights(a, b, pi, grid_size, rule="exact"):
     if rule == "exact":
         right = log_beta_cell_mass(a, b, grid_size)
         # The mass of Beta(b, a) on a cell is that of Beta(a, b) on its mirror.
-        return logaddexp(log_pi + right, log_1m_pi + right.flip(0))
+        log_w = logaddexp(log_pi + right, log_1m_pi + right.flip(0))
+        # The masses add up to one up to quadrature error, which a coarse grid
+        # under a very concentrated prior makes large (a = b = 1e4 on two
+        # cells per side: 1.09); renormalizing keeps p(empty speech) = 1.
+        return log_w - torch.logsumexp(log_w, dim=0)
     nodes = torch.as_tensor(stance_grid(grid_size, rule), dtype=a.dtype, device=a.device)
     t = (nodes + 1.0) / 2.0
     right = torch.distributions.Beta(a, b).log_prob(t)

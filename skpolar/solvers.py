@@ -12,7 +12,6 @@ import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .likelihood import make_chunks
 from .objective import _to_numpy
 
 # |log a - log b| below this (rho < 0.55) counts as next to the a = b saddle.
@@ -311,8 +310,8 @@ class MinibatchSolver:
 def run_epoch(problem, params, solver, data, batch_size, generator):
     """One pass of minibatch updates over ``data``; returns new params and mean loss.
 
-    ``data`` is ``(X, side, weight)``; ``batch_size=None`` takes the full batch
-    (one step per epoch, as the research notebook does).
+    ``data`` holds the :class:`~skpolar.likelihood.Rows`; ``batch_size=None``
+    takes the full batch (one step per epoch, as the research notebook does).
 
     Examples
     --------
@@ -320,7 +319,7 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
     >>> import numpy as np
     >>> from skpolar import make_polarized_speech
     >>> from skpolar.emissions import make_emission
-    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.likelihood import Rows, make_chunks
     >>> from skpolar.objective import Problem
     >>> from skpolar.solvers import MinibatchSolver, run_epoch
     >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
@@ -330,13 +329,12 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
     >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
     ...          **emission.init_params(counts, None)}
     >>> solver = MinibatchSolver("adam", learning_rate=0.05)
-    >>> data = (X, y, np.ones(len(y)))
+    >>> data = Rows.of(X, y)
     >>> params, loss = run_epoch(problem, start, solver, data, 250, torch.Generator())
     >>> solver.t  # one Adam step per minibatch of 250
     8
     """
-    X, side, weight = data
-    n = X.shape[0]
+    n = data.X.shape[0]
     shapes = problem.layout(params)
     lo, hi = _box(problem.bounds(shapes))
     x = problem.pack(params)
@@ -346,16 +344,9 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
         order = torch.randperm(n, generator=generator).numpy()
         batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     losses = []
-    total_weight = float(np.sum(weight))
+    total_weight = float(np.sum(data.weight))
     for idx in batches:
-        chunks = make_chunks(
-            X[idx],
-            None if side is None else side[idx],
-            weight[idx],
-            problem.grid_size,
-            device=problem.device,
-            dtype=problem.dtype,
-        )
+        chunks = data.subset(idx).chunks(problem.grid_size, problem.device, problem.dtype)
         # unbiased for the full corpus: the batch is a uniform sample of rows
         scale = n / len(idx)
         value, grad = problem.value_and_grad(x, shapes, chunks, scale=scale)
@@ -380,7 +371,7 @@ def minimize_minibatch(
     >>> import numpy as np
     >>> from skpolar import make_polarized_speech
     >>> from skpolar.emissions import make_emission
-    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.likelihood import Rows, make_chunks
     >>> from skpolar.objective import Problem
     >>> from skpolar.solvers import minimize_minibatch
     >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
@@ -390,7 +381,7 @@ def minimize_minibatch(
     >>> start = {"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0,
     ...          **emission.init_params(counts, None)}
     >>> params, info = minimize_minibatch(
-    ...     problem, start, (X, y, np.ones(len(y))), solver="adam", learning_rate=0.05,
+    ...     problem, start, Rows.of(X, y), solver="adam", learning_rate=0.05,
     ...     batch_size=250, max_iter=5, tol=1e-4, n_iter_no_change=2,
     ...     generator=torch.Generator())
     >>> len(info["loss_curve"]) <= 5

@@ -376,7 +376,7 @@ def test_em_profile_interval_ends_where_the_likelihood_ratio_crosses(wide_vocabu
     # ratio statistic there is the chi-square(1) 95% quantile
     from skpolar.uncertainty import rho_of
 
-    data = est._prepare_data(X, est._encode(y))
+    data = est._fit_rows(X, est._encode(y), None)[0]
     loss_hat = -est.score(X, y)
     first = {k: v for k, v in est._params.items() if k not in ("log_a", "log_b")}
     first["log_kappa"] = np.log(est.alpha_ + est.beta_)
