@@ -913,7 +913,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> est.predict_proba(X[:2]).sum(axis=1)
         array([1., 1.])
         """
-        right = np.clip(self._posterior(X)["right"], 0.0, 1.0)
+        right = self._posterior(X)["right"]
         return np.column_stack([1.0 - right, right])
 
     def predict(self, X):

@@ -372,7 +372,8 @@ def posterior_summaries(chunks, emission, prepared, log_weight, u, n_rows, level
         out["loglik"][chunk.rows] = rows.cpu().numpy()
         out["mean"][chunk.rows] = mean.cpu().numpy()
         out["sd"][chunk.rows] = (post @ at**2 - mean**2).clamp_min(0).sqrt().cpu().numpy()
-        out["right"][chunk.rows] = post[:, at >= 0].sum(dim=1).cpu().numpy()
+        # a sum of probabilities can round a hair past one
+        out["right"][chunk.rows] = post[:, at >= 0].sum(dim=1).clamp(0.0, 1.0).cpu().numpy()
         if level is not None:
             cell_edges = edges[chunk.nodes.start : chunk.nodes.stop + 1]
             post = post.cpu().numpy()
