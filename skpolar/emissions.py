@@ -47,8 +47,11 @@ _LOG_THETA_FLOOR = -690.0
 _M_STEP_PASSES = 3
 
 
-def make_emission(name, l2_penalty=1.0):
+def make_emission(name, l2_penalty=1.0, prior_counts=None):
     """The emission family called ``name``.
+
+    ``prior_counts`` (two-pole family only) are the Dirichlet pseudo-counts
+    of every word in each pole; see :class:`TwoPoleEmission`.
 
     Examples
     --------
@@ -57,7 +60,7 @@ def make_emission(name, l2_penalty=1.0):
     ('eta',)
     """
     if name == "two_pole":
-        return TwoPoleEmission()
+        return TwoPoleEmission(prior_counts)
     return LogLinearEmission(intercept=name == "loglinear", l2_penalty=l2_penalty)
 
 
@@ -66,6 +69,14 @@ class TwoPoleEmission:
 
     Parameters are the pole logits ``eta`` of shape (2, V). The sufficient
     statistics are the expected word counts at every node, ``P.T @ X``.
+
+    Parameters
+    ----------
+    prior_counts : array-like of shape (V,) or None
+        A Dirichlet prior on each pole, ``theta_k ~ Dirichlet(prior_counts + 1)``:
+        the fit maximizes the likelihood times this prior, which adds
+        ``prior_counts`` to the expected counts of every pole in the M-step.
+        No pole probability can then reach zero. None is the likelihood alone.
 
     Examples
     --------
@@ -82,6 +93,11 @@ class TwoPoleEmission:
     # direction that curvature scaling by word frequency makes L-BFGS stop in
     # early; the two-pole family is optimized unscaled.
     precondition = False
+
+    def __init__(self, prior_counts=None):
+        self.prior_counts = (
+            None if prior_counts is None else torch.as_tensor(prior_counts, dtype=torch.float64)
+        )
 
     def init_params(self, class_counts, generator):
         """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
@@ -189,11 +205,12 @@ class TwoPoleEmission:
         # a pole probability that reaches zero would make 0 / 0 below
         tiny = float(np.exp(_LOG_THETA_FLOOR))
         theta = torch.softmax(params["eta"], dim=1).clamp_min(tiny)
+        prior = 0.0 if self.prior_counts is None else self.prior_counts.to(counts)
         for _ in range(_M_STEP_PASSES):
             share = torch.outer(1.0 - p, theta[0]).addr_(p, theta[1])
             torch.div(counts, share, out=share)
-            left = theta[0] * ((1.0 - p) @ share)
-            right = theta[1] * (p @ share)
+            left = theta[0] * ((1.0 - p) @ share) + prior
+            right = theta[1] * (p @ share) + prior
             theta = torch.stack([left / left.sum(), right / right.sum()]).clamp_min(tiny)
         return {"eta": torch.log(theta)}
 
@@ -205,8 +222,12 @@ class TwoPoleEmission:
         return {"eta": torch.log_softmax(eta, dim=1).clamp_min(_LOG_THETA_FLOOR)}
 
     def penalty(self, params):
-        """The log prior penalty on the emission's parameters (0 when there is none)."""
-        return 0.0
+        """Minus the log prior of the emission's parameters (0 when there is none)."""
+        if self.prior_counts is None:
+            return 0.0
+        eta = torch.as_tensor(params["eta"])
+        log_theta = torch.log_softmax(eta, dim=1)
+        return -(self.prior_counts.to(log_theta) * log_theta).sum()
 
     def slant(self, params):
         """Per-word log odds of the right pole over the left, ``log theta_R - log theta_L``."""

@@ -131,6 +131,16 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     l2_penalty : float, default=1.0
         Precision of the Gaussian prior on ``W`` for ``emission="loglinear"``;
         it pins the stance scale.
+    vocabulary_prior : float >= 0, default=0.0
+        Strength of a Dirichlet prior on each pole vocabulary of the two-pole
+        emission, centred on the pooled word frequencies: every word gets
+        ``vocabulary_prior`` times its pooled frequency as a pseudo-count in
+        each pole, so no pole probability is exactly zero. Pulling the poles
+        together spreads the stances out by the same factor at almost no cost
+        in likelihood, so even a weak prior raises ``rho_`` (one pseudo-word
+        per pole moves 4,000 three-word speeches from 0.805 to 0.817; see
+        :doc:`model`): keep the default 0, the likelihood alone, when
+        ``rho_`` matters.
     dispersion : "auto", float > 0 or None, default="auto"
         Burstiness of speech. With a precision ``kappa``, each speech's counts
         are weighted by ``(1 + kappa) / (S + kappa)`` (``S`` its length), which
@@ -230,6 +240,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "l2_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "vocabulary_prior": [Interval(numbers.Real, 0, None, closed="left")],
         "dispersion": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
@@ -254,6 +265,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         tol=1e-8,
         n_iter_no_change=10,
         l2_penalty=1.0,
+        vocabulary_prior=0.0,
         dispersion="auto",
         init="auto",
         interval="profile",
@@ -274,6 +286,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.l2_penalty = l2_penalty
+        self.vocabulary_prior = vocabulary_prior
         self.dispersion = dispersion
         self.init = init
         self.interval = interval
@@ -593,14 +606,19 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _problem(self, rows, fixed_rho=None):
         device = self._device()
         return Problem(
-            rows.chunks(self.grid_size, device), self._emission(), rows.X.shape[1],
+            rows.chunks(self.grid_size, device), self._emission(rows), rows.X.shape[1],
             self.grid_size, self.quadrature,
             pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
             device=device,
         )
 
-    def _emission(self):
-        return make_emission(self.emission, self.l2_penalty)
+    def _emission(self, rows=None):
+        """The emission family; with the fit's ``rows``, carrying its vocabulary prior."""
+        prior_counts = None
+        if rows is not None and self.emission == "two_pole" and self.vocabulary_prior > 0:
+            totals = np.asarray(rows.X.T @ rows.weight).reshape(-1)
+            prior_counts = self.vocabulary_prior * totals / max(totals.sum(), 1e-300)
+        return make_emission(self.emission, self.l2_penalty, prior_counts)
 
     def _initial_params(self, rows, generator):
         emission = self._emission()

@@ -1,0 +1,42 @@
+"""The emission families' building blocks: the two-pole vocabulary prior."""
+
+import numpy as np
+import pytest
+import torch
+
+from skpolar import PolarizationEstimator, make_polarized_speech
+from skpolar.emissions import TwoPoleEmission
+
+
+def test_the_vocabulary_prior_adds_its_pseudo_counts_in_the_m_step():
+    # With all expected counts at the poles themselves (u = -1 and u = 1) each
+    # token's pole is known, so the M-step is the Dirichlet posterior mode:
+    # theta_k = (counts_k + prior) / (sum counts_k + sum prior), exactly.
+    u = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    counts = torch.tensor([[6.0, 3.0, 0.0], [0.0, 2.0, 8.0]], dtype=torch.float64)
+    prior = np.array([0.5, 1.0, 0.25])
+    eta = torch.zeros(2, 3, dtype=torch.float64)
+    theta = TwoPoleEmission(prior).m_step({"eta": eta}, {"counts": counts}, u)["eta"].exp()
+    expected = (counts.numpy() + prior) / (counts.numpy() + prior).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(theta.numpy(), expected, rtol=1e-12)
+    # without the prior a word a pole never uses gets probability (floored) zero
+    bare = TwoPoleEmission().m_step({"eta": eta}, {"counts": counts}, u)["eta"].exp()
+    assert bare[0, 2] < 1e-200 and theta[0, 2] == pytest.approx(0.25 / 10.75)
+
+
+def test_the_penalty_is_minus_the_log_prior():
+    prior = np.array([0.5, 1.0, 0.25])
+    theta = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    penalty = TwoPoleEmission(prior).penalty({"eta": torch.as_tensor(np.log(theta))})
+    assert float(penalty) == pytest.approx(-(prior * np.log(theta)).sum())
+    assert TwoPoleEmission().penalty({"eta": torch.as_tensor(np.log(theta))}) == 0.0
+
+
+def test_a_vocabulary_prior_leaves_no_zero_pole_probability():
+    X, y = make_polarized_speech(1000, n_features=30, speech_len=30, random_state=0)
+    bare = PolarizationEstimator(grid_size=30, interval=None).fit(X, y)
+    smoothed = PolarizationEstimator(grid_size=30, interval=None, vocabulary_prior=10.0).fit(X, y)
+    assert bare.theta_.min() < 1e-100  # the likelihood alone sends them to zero
+    assert smoothed.theta_.min() > 1e-6
+    # pulling the poles together spreads the stances out
+    assert smoothed.rho_ > bare.rho_
