@@ -36,7 +36,7 @@ def test_a_vocabulary_prior_leaves_no_zero_pole_probability():
     X, y = make_polarized_speech(1000, n_features=30, speech_len=30, random_state=0)
     bare = PolarizationEstimator(grid_size=30, interval=None).fit(X, y)
     smoothed = PolarizationEstimator(grid_size=30, interval=None, vocabulary_prior=10.0).fit(X, y)
-    assert bare.theta_.min() < 1e-100  # the likelihood alone sends them to zero
+    assert bare.theta_.min() < 1e-12  # the likelihood alone sends them towards zero
     assert smoothed.theta_.min() > 1e-6
     # pulling the poles together spreads the stances out
     assert smoothed.rho_ > bare.rho_
