@@ -116,12 +116,19 @@ def build_parser():
         description="Fit PolarizationEstimator to the speeches of a CSV file "
         "(one speech per row) and write stances.csv, speakers.csv (with "
         "--speaker-column) and stance_distribution.png.",
-        epilog="stances.csv: row (0-based data row of the CSV), party, speaker, "
-        "stance_mean and stance_sd (posterior mean and sd of the stance given the "
-        "party), stance_mean_no_party (posterior mean from the words alone). "
-        "speakers.csv: speaker, mean_stance, n_speeches, party (the party of most "
-        "of the speaker's speeches). Stances are in [-1, 1]; the party whose label "
-        "sorts second is the positive side.",
+        epilog="With --speaker-column every speaker gets one stance from all their "
+        "speeches (a speaker must keep one party) and rho is the polarization of the "
+        "speakers; without it every speech is its own speaker. "
+        "stances.csv, one row per speech: row (0-based data row of the CSV), party, "
+        "speaker, stance_given_party and stance_given_party_sd (posterior mean and sd "
+        "of the speech's stance given its party), stance_words_only and "
+        "stance_words_only_sd (from its words alone). "
+        "speakers.csv, one row per speaker: speaker, n_speeches, n_words, party, "
+        "stance_given_party with its sd and 95%% interval (_low, _high), "
+        "stance_words_only with its sd and 95%% interval, and p_right (probability, "
+        "from the words alone, that the speaker sits on the positive side). Stances "
+        "are in [-1, 1]; the party whose label sorts second is the positive side. "
+        "Given the party a stance cannot cross zero; the words-only stance can.",
     )
     fit.add_argument("csv", help="CSV file, one speech per row")
     fit.add_argument("--text-column", required=True, metavar="TEXT",
@@ -273,7 +280,20 @@ def _run_fit(args):
         n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
         random_state=args.random_state,
     )
-    fitted = _fit(est, X, parties)
+    speakers = None
+    if speaker_col is not None:
+        speakers = frame[speaker_col].astype(str).to_numpy()
+        sides = frame.groupby(speakers)[party_col].nunique()
+        mixed = sides.index[sides > 1].tolist()
+        if mixed:
+            shown = ", ".join(repr(m) for m in mixed[:5]) + (", ..." if len(mixed) > 5 else "")
+            raise CLIError(
+                f"{len(mixed)} speaker(s) in {speaker_col!r} have speeches under both "
+                f"parties ({shown}); a speaker has one stance and so one party: fix "
+                "the labels or give each spell its own speaker name"
+            )
+        print(f"speakers: {len(sides):,} (one stance each, from all their speeches)")
+    fitted = _fit(est, X, parties, groups=speakers)
     if fitted is None:
         return 1
     est, seconds = fitted
@@ -282,8 +302,8 @@ def _run_fit(args):
     print(f"rho_hat = {_format_rho(est)}")
     _print_diagnostics(est, seconds)
 
-    outputs = _outputs(est, X, parties, frame, speaker_col)
-    written = _write_outputs(outputs, args.output_dir, est, X, parties)
+    outputs = _outputs(est, X, parties, frame, speakers)
+    written = _write_outputs(outputs, args.output_dir, est, X, parties, speakers)
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -306,35 +326,35 @@ def _read_csv(path):
     return frame
 
 
-def _outputs(est, X, parties, frame, speaker_col):
+def _outputs(est, X, parties, frame, speakers):
     """The tables to write, as {file name: DataFrame}."""
     import pandas as pd
 
     mean, sd = est.stance(X, parties, return_std=True)
+    words, words_sd = est.stance(X, return_std=True)
     table = {"row": frame.index.to_numpy(), "party": parties}
-    if speaker_col is not None:
-        table["speaker"] = frame[speaker_col].to_numpy()
-    table["stance_mean"] = mean
-    table["stance_sd"] = sd
-    table["stance_mean_no_party"] = est.transform(X)[:, 0]
-    stances = pd.DataFrame(table)
-    outputs = {"stances.csv": stances}
-    if speaker_col is not None:
-        # a speaker who switched parties is listed under the party of most speeches
-        speakers = (
-            stances.groupby("speaker", sort=True, dropna=False)
-            .agg(
-                mean_stance=("stance_mean", "mean"),
-                n_speeches=("stance_mean", "size"),
-                party=("party", lambda s: s.mode().iloc[0]),
-            )
-            .reset_index()
-        )
-        outputs["speakers.csv"] = speakers
+    if speakers is not None:
+        table["speaker"] = speakers
+    table["stance_given_party"] = mean
+    table["stance_given_party_sd"] = sd
+    table["stance_words_only"] = words
+    table["stance_words_only_sd"] = words_sd
+    outputs = {"stances.csv": pd.DataFrame(table)}
+    if speakers is not None:
+        per_speaker = est.speaker_stance(X, parties, groups=speakers)
+        # the CSV spells out which posterior each column summarizes
+        names = {"stance": "stance_given_party", "words_stance": "stance_words_only"}
+        per_speaker = per_speaker.rename(columns={
+            column: names[stem] + column[len(stem):]
+            for column in per_speaker.columns
+            for stem in ("words_stance", "stance")
+            if column.startswith(stem)
+        })
+        outputs["speakers.csv"] = per_speaker.reset_index()
     return outputs
 
 
-def _write_outputs(outputs, output_dir, est, X, parties):
+def _write_outputs(outputs, output_dir, est, X, parties, speakers=None):
     """Write every output to a temporary folder, then move them all into place."""
     try:
         os.makedirs(output_dir, exist_ok=True)
@@ -345,7 +365,8 @@ def _write_outputs(outputs, output_dir, est, X, parties):
         for name, table in outputs.items():
             table.to_csv(os.path.join(staging, name), index=False)
         if _has_matplotlib():
-            _save_plot(est, X, parties, os.path.join(staging, "stance_distribution.png"))
+            _save_plot(est, X, parties, os.path.join(staging, "stance_distribution.png"),
+                       speakers)
         else:
             print("note: matplotlib is not installed, so stance_distribution.png was "
                   "not drawn (pip install matplotlib)")
@@ -369,7 +390,7 @@ def _has_matplotlib():
     return True
 
 
-def _save_plot(est, X, parties, path):
+def _save_plot(est, X, parties, path, speakers=None):
     # a headless backend: the CLI saves files and never opens windows
     import matplotlib
 
@@ -378,13 +399,13 @@ def _save_plot(est, X, parties, path):
 
     from .plotting import plot_stance_distribution
 
-    ax = plot_stance_distribution(est, X, parties)
+    ax = plot_stance_distribution(est, X, parties, groups=speakers)
     ax.figure.savefig(path, dpi=120)
     plt.close(ax.figure)
 
 
 # ---- shared ------------------------------------------------------------------------
-def _fit(est, X, y):
+def _fit(est, X, y, groups=None):
     """Fit with a progress bar on a terminal; returns (est, seconds), or None on failure."""
     start = time.perf_counter()
     if _stderr_is_tty():
@@ -394,7 +415,7 @@ def _fit(est, X, y):
             warnings.simplefilter("always")
             # torch's notice about its sparse tensors says nothing about the fit
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-            est.fit(X, y)
+            est.fit(X, y, groups=groups)
     except (ValueError, RuntimeError, ArithmeticError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"{PROG}: error: the fit failed: {message}", file=sys.stderr)

@@ -43,15 +43,18 @@ def _rho_text(rho, ci):
     return text
 
 
-def plot_stance_distribution(estimator, X, y, ax=None, bins=40):
-    """Histogram of the speakers' stances per party, with the fitted prior density.
+def plot_stance_distribution(estimator, X, y, ax=None, bins=40, groups=None, words=True):
+    """Histogram of the stances per party, with the fitted prior density.
 
-    Each speech's stance is its posterior mean given its party,
-    ``estimator.stance(X, y)``. The two histograms share one density scale
-    (they integrate to one together), so they can be read against the fitted
-    mixture ``estimator.prior_pdf`` on [-1, 1]. Posterior means shrink
-    towards the middle of each side, so the histograms are narrower than the
-    prior when speeches are short.
+    Filled bars are each speech's (or, with ``groups``, each speaker's)
+    posterior mean stance given the party, ``estimator.stance(X, y)``; the
+    outlines are the stances from the words alone (``estimator.transform``),
+    which may cross zero where the party-conditioned ones cannot. The
+    histograms share one density scale (all bars of one kind integrate to one
+    together), so they can be read against the fitted mixture
+    ``estimator.prior_pdf`` on [-1, 1]. Posterior means shrink towards the
+    middle of each side, so the histograms are narrower than the prior when
+    speeches are short.
 
     Parameters
     ----------
@@ -65,6 +68,11 @@ def plot_stance_distribution(estimator, X, y, ax=None, bins=40):
         Where to draw; a new figure when None.
     bins : int, default=40
         Number of equal bins on [-1, 1].
+    groups : array-like of shape (n_samples,), default=None
+        Speaker of each speech: plot one stance per speaker
+        (:meth:`~skpolar.PolarizationEstimator.speaker_stance`).
+    words : bool, default=True
+        Also draw the words-only stances as outlines.
 
     Returns
     -------
@@ -85,18 +93,34 @@ def plot_stance_distribution(estimator, X, y, ax=None, bins=40):
     _fitted(estimator)
     ax = _axes(ax, (6.4, 4.0))
     y = np.asarray(y)
-    stance = np.asarray(estimator.stance(X, y), dtype=float)
+    unit = "speech"
+    if groups is None:
+        stance = np.asarray(estimator.stance(X, y), dtype=float)
+        alone = np.asarray(estimator.transform(X), dtype=float)[:, 0]
+        party = y
+    else:
+        table = estimator.speaker_stance(X, y, groups=groups)
+        stance = table["stance"].to_numpy(dtype=float)
+        alone = table["words_stance"].to_numpy(dtype=float)
+        party = table["party"].to_numpy()
+        unit = "speaker"
     edges = np.linspace(-1.0, 1.0, int(bins) + 1)
     # weights make both parties together a density, comparable with prior_pdf
     weight = 1.0 / (len(stance) * np.diff(edges)[0])
     top = 0.0
     for label, color in zip(estimator.classes_, (LEFT_COLOR, RIGHT_COLOR), strict=True):
-        mine = stance[y == label]
+        mine = party == label
         heights, _, _ = ax.hist(
-            mine, bins=edges, weights=np.full(len(mine), weight), color=color,
-            alpha=0.55, label=f"{label} (n={len(mine):,})",
+            stance[mine], bins=edges, weights=np.full(mine.sum(), weight), color=color,
+            alpha=0.55, label=f"{label} (n={mine.sum():,}), given party",
         )
         top = max(top, float(np.max(heights, initial=0.0)))
+        if words:
+            heights, _, _ = ax.hist(
+                alone[mine], bins=edges, weights=np.full(mine.sum(), weight), color=color,
+                histtype="step", lw=1.4, label=f"{label}, words only",
+            )
+            top = max(top, float(np.max(heights, initial=0.0)))
     # Beta densities can be infinite at the poles; stay just inside them.
     u = np.linspace(-1.0, 1.0, 801)[1:-1]
     pdf = estimator.prior_pdf(u)
@@ -106,12 +130,80 @@ def plot_stance_distribution(estimator, X, y, ax=None, bins=40):
     top = max(top, float(np.max(pdf[inner], initial=0.0)))
     ax.axvline(0.0, color="grey", lw=0.8, ls=":")
     ax.set_xlim(-1.0, 1.0)
-    # headroom above the data keeps the one-row legend off the bars
-    ax.set_ylim(0.0, 1.25 * top if top > 0 else 1.0)
-    ax.set_xlabel("stance u (posterior mean given party)")
+    # headroom above the data keeps the legend off the bars
+    ax.set_ylim(0.0, (1.45 if words else 1.25) * top if top > 0 else 1.0)
+    ax.set_xlabel(f"stance u of each {unit} (posterior mean)")
     ax.set_ylabel("density")
     ax.set_title(_rho_text(estimator.rho_, getattr(estimator, "rho_ci_", None)))
-    ax.legend(frameon=False, fontsize="small", loc="upper center", ncols=3)
+    ax.legend(frameon=False, fontsize="small", loc="upper center", ncols=2 if words else 3)
+    return ax
+
+
+def plot_speaker_stances(table, ax=None, labels=True):
+    """Every speaker's stance with its credible interval, sorted, coloured by party.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output of :meth:`~skpolar.PolarizationEstimator.speaker_stance`
+        (with ``y``): filled markers are the stances given the party, hollow
+        ones the words-only stances; the bars are the intervals given the party.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure sized to the number of speakers when None.
+    labels : bool, default=True
+        Write the speakers' names on the y axis.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skpolar import PolarizationEstimator, make_polarized_speech
+    >>> from skpolar.plotting import plot_speaker_stances
+    >>> X, y = make_polarized_speech(300, random_state=0)
+    >>> speaker = np.arange(300) // 10
+    >>> y = y[speaker * 10]
+    >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y, groups=speaker)
+    >>> ax = plot_speaker_stances(est.speaker_stance(X, y, groups=speaker))
+    >>> len(ax.get_yticks())
+    30
+    """
+    needed = {"party", "stance", "stance_low", "stance_high", "words_stance"}
+    missing = needed - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"table lacks the columns {sorted(missing)}: pass speaker_stance(X, y, groups) "
+            "with y."
+        )
+    table = table.sort_values("stance")
+    n = len(table)
+    ax = _axes(ax, (6.5, max(3.0, 0.15 * n + 1.0)))
+    rows = np.arange(n)
+    parties = sorted(table["party"].unique().tolist())
+    for party, color in zip(parties, (LEFT_COLOR, RIGHT_COLOR), strict=False):
+        mine = (table["party"] == party).to_numpy()
+        ax.errorbar(
+            table["stance"][mine], rows[mine],
+            xerr=np.vstack([table["stance"][mine] - table["stance_low"][mine],
+                            table["stance_high"][mine] - table["stance"][mine]]),
+            fmt="o", color=color, markersize=4, elinewidth=0.8, label=f"{party}: given party",
+        )
+        ax.plot(table["words_stance"][mine], rows[mine], "o", mfc="none", color=color,
+                markersize=4, alpha=0.7, label=f"{party}: words only")
+    if labels:
+        ax.set_yticks(rows, [str(s) for s in table.index], fontsize=6.5 if n > 40 else 8)
+    else:
+        ax.set_yticks(rows, [""] * n)
+    ax.set_ylim(-1, n)
+    ax.set_xlim(-1.0, 1.0)
+    ax.axvline(0.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("stance u (posterior mean, 95% interval given party)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(frameon=False, fontsize="small", loc="upper left")
     return ax
 
 

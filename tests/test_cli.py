@@ -22,11 +22,13 @@ def speeches_frame(n=300, random_state=0):
         " ".join(["left"] * a + ["right"] * b + ["neutral"] * c + list(rng.choice(FILLER, 3)))
         for a, b, c in X
     ]
+    party = np.where(y == 1, "R", "D")
+    # a speaker keeps one party: twelve speakers per party share its speeches
     return pd.DataFrame(
         {
             "text": texts,
-            "party": np.where(y == 1, "R", "D"),
-            "speaker": [f"senator{i % 25}" for i in range(n)],
+            "party": party,
+            "speaker": [f"{p}-senator{i % 12}" for i, p in enumerate(party)],
         }
     )
 
@@ -88,22 +90,31 @@ def test_fit_writes_outputs(speeches_csv, tmp_path, capsys):
 
     stances = pd.read_csv(out_dir / "stances.csv")
     assert list(stances.columns) == [
-        "row", "party", "speaker", "stance_mean", "stance_sd", "stance_mean_no_party"
+        "row", "party", "speaker", "stance_given_party", "stance_given_party_sd",
+        "stance_words_only", "stance_words_only_sd",
     ]
     assert len(stances) == 300
     assert stances["row"].tolist() == list(range(300))
     # given the party, the stance lies on that party's side (R is classes_[1])
     right = stances["party"] == "R"
-    assert (stances.loc[right, "stance_mean"] >= 0).all()
-    assert (stances.loc[~right, "stance_mean"] <= 0).all()
-    assert (stances["stance_sd"] > 0).all()
-    assert stances["stance_mean_no_party"].between(-1, 1).all()
+    assert (stances.loc[right, "stance_given_party"] >= 0).all()
+    assert (stances.loc[~right, "stance_given_party"] <= 0).all()
+    assert (stances["stance_given_party_sd"] > 0).all()
+    assert stances["stance_words_only"].between(-1, 1).all()
 
     speakers = pd.read_csv(out_dir / "speakers.csv")
-    assert list(speakers.columns) == ["speaker", "mean_stance", "n_speeches", "party"]
-    assert len(speakers) == 25
+    assert list(speakers.columns) == [
+        "speaker", "n_speeches", "n_words", "party",
+        "stance_given_party", "stance_given_party_sd", "stance_given_party_low",
+        "stance_given_party_high", "stance_words_only", "stance_words_only_sd",
+        "stance_words_only_low", "stance_words_only_high", "p_right",
+    ]
+    assert len(speakers) == 24
     assert speakers["n_speeches"].sum() == 300
-    assert set(speakers["party"]) <= {"D", "R"}
+    assert set(speakers["party"]) == {"D", "R"}
+    assert (speakers["stance_given_party_low"] <= speakers["stance_given_party"]).all()
+    assert speakers["p_right"].between(0, 1).all()
+    assert "speakers: 24" in out
 
     pytest.importorskip("matplotlib")
     assert (out_dir / "stance_distribution.png").stat().st_size > 0
@@ -249,7 +260,7 @@ def test_fit_without_matplotlib(speeches_csv, tmp_path, capsys, monkeypatch):
 
 def test_failed_fit_is_one_line_and_writes_nothing(speeches_csv, tmp_path, capsys,
                                                    monkeypatch):
-    def broken_fit(self, X, y):
+    def broken_fit(self, X, y, groups=None):
         raise ValueError("the optimizer gave up\nsecond line")
 
     monkeypatch.setattr("skpolar.PolarizationEstimator.fit", broken_fit)
@@ -270,3 +281,13 @@ def test_help_answers_without_importing_torch():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "demo" in result.stdout and "skpolar 0.1.0" in result.stdout
+
+
+def test_fit_a_speaker_under_both_parties_is_one_line_error(tmp_path, capsys):
+    frame = speeches_frame()
+    frame.loc[0, "speaker"] = frame.loc[frame["party"] != frame.loc[0, "party"], "speaker"].iloc[0]
+    csv = tmp_path / "mixed.csv"
+    frame.to_csv(csv, index=False)
+    out_dir = tmp_path / "out"
+    code = run_fit(csv, out_dir, "--speaker-column", "speaker")
+    assert_one_line_error(capsys, code, out_dir, "both parties", frame.loc[0, "speaker"])

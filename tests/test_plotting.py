@@ -15,6 +15,7 @@ from skpolar.plotting import (  # noqa: E402
     plot_partisan_words,
     plot_rho,
     plot_rho_estimators,
+    plot_speaker_stances,
     plot_stance_distribution,
 )
 
@@ -35,7 +36,7 @@ def close_figures():
 
 def test_stance_distribution(fitted):
     est, X, y = fitted
-    ax = plot_stance_distribution(est, X, y, bins=20)
+    ax = plot_stance_distribution(est, X, y, bins=20, words=False)
     assert isinstance(ax, matplotlib.axes.Axes)
     # 20 bins per party, plus the fitted density line and the zero line
     assert len(ax.patches) == 40
@@ -49,6 +50,36 @@ def test_stance_distribution(fitted):
     # the histograms and the prior are both densities on [-1, 1]
     area = sum(p.get_height() * p.get_width() for p in ax.patches)
     assert area == pytest.approx(1.0)
+
+
+def test_stance_distribution_shows_the_words_only_stances(fitted):
+    est, X, y = fitted
+    ax = plot_stance_distribution(est, X, y, bins=20)
+    bars = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
+    outlines = [p for p in ax.patches if isinstance(p, matplotlib.patches.Polygon)]
+    assert len(bars) == 40 and len(outlines) == 2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sum("words only" in label for label in labels) == 2
+    # the outlines trace the words-only histogram, which may cross zero
+    words = est.transform(X)[:, 0]
+    assert outlines[0].get_xy()[:, 0].min() == pytest.approx(-1.0)
+    assert (words[y == "Dem"] > 0).any()
+
+
+def test_stance_distribution_by_speaker_and_speaker_plot(fitted):
+    est, X, y = fitted
+    speaker = np.arange(len(y)) // 4
+    party = y[speaker * 4]
+    ax = plot_stance_distribution(est, X, party, bins=10, groups=speaker)
+    bars = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
+    # one unit of density per speaker: the bars integrate to one
+    assert sum(p.get_height() * p.get_width() for p in bars) == pytest.approx(1.0)
+    assert "speaker" in ax.get_xlabel()
+    table = est.speaker_stance(X, party, groups=speaker)
+    ax = plot_speaker_stances(table, labels=False)
+    assert len(ax.get_yticks()) == len(table)
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plot_speaker_stances(est.speaker_stance(X, groups=speaker))
 
 
 def test_stance_distribution_title_shows_interval(fitted):
