@@ -26,8 +26,9 @@ Configurations:
 
 ``speeches``
     ``PolarizationEstimator()`` fitted on speeches (no groups); a senator's
-    stance is the mean of their speeches' posterior means, as the senate
-    example did before speaker stances existed.
+    stance is the mean of their speeches' posterior means,
+    ``speaker_stance(..., method="mean")``, as the senate example did before
+    speaker stances existed.
 ``speakers``
     ``PolarizationEstimator().fit(X, y, groups=senator)`` (the two-pole
     default, dispersion estimated within senators), scored with
@@ -50,7 +51,6 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,13 +98,9 @@ def senator_scores(config, X, party, author):
             table["words_stance"].to_numpy(), table["party"].to_numpy(), est, seconds
     est.fit(X, party)
     seconds = time.perf_counter() - start
-    labels, inverse = encode_groups(author, X.shape[0])
-    n = np.bincount(inverse, minlength=len(labels))
-    given = np.bincount(inverse, weights=est.stance(X, party), minlength=len(labels)) / n
-    words = np.bincount(inverse, weights=est.transform(X)[:, 0], minlength=len(labels)) / n
-    side = np.zeros(len(labels), dtype=object)
-    side[inverse] = party
-    return labels, given, words, side, est, seconds
+    table = est.speaker_stance(X, party, groups=author, method="mean")
+    return table.index.to_numpy(), table["stance"].to_numpy(), \
+        table["words_stance"].to_numpy(), table["party"].to_numpy(), est, seconds
 
 
 def within_party(a, b, side):

@@ -84,6 +84,43 @@ def pole_vocabularies(n_features, epsilon):
     return theta
 
 
+def shared_vocabularies(n_features, partisanship, rng, zipf_exponent=1.0):
+    """Pole vocabularies in which both sides use every word, at different rates.
+
+    Word ``v`` has a base frequency following Zipf's law (weight
+    ``1 / rank**zipf_exponent``) and a partisan lean ``z_v ~ N(0, 1)``; the
+    poles are ``theta_R ∝ base exp(partisanship z / 2)`` and
+    ``theta_L ∝ base exp(-partisanship z / 2)``, so the log odds of a word
+    between the poles is ``partisanship * z_v`` and no probability is zero.
+
+    Parameters
+    ----------
+    n_features : int >= 2
+    partisanship : float >= 0
+        Standard deviation of the words' log odds between the poles; 0 makes
+        the poles identical.
+    rng : numpy.random.Generator
+    zipf_exponent : float, default=1.0
+
+    Returns
+    -------
+    theta : ndarray of shape (2, n_features)
+        Row 0 is the left pole, row 1 the right pole; each sums to one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.datasets import shared_vocabularies
+    >>> theta = shared_vocabularies(1000, 1.0, np.random.default_rng(0))
+    >>> theta.shape, bool(theta.min() > 0), np.round(theta.sum(axis=1), 12).tolist()
+    ((2, 1000), True, [1.0, 1.0])
+    """
+    base = 1.0 / np.arange(1, n_features + 1) ** zipf_exponent
+    lean = partisanship * rng.standard_normal(n_features) / 2.0
+    theta = np.vstack([base * np.exp(-lean), base * np.exp(lean)])
+    return theta / theta.sum(axis=1, keepdims=True)
+
+
 def make_polarized_speech(
     n_samples=1000,
     *,
@@ -92,6 +129,10 @@ def make_polarized_speech(
     pi=0.5,
     speech_len=15,
     n_features=3,
+    vocabulary="partisan",
+    partisanship=1.0,
+    length_distribution="fixed",
+    sparse=False,
     random_state=None,
     return_truth=False,
 ):
@@ -101,11 +142,14 @@ def make_polarized_speech(
     ``t ~ pi Beta(a, b) + (1 - pi) Beta(b, a)``, where ``a`` and ``b`` come
     from ``rho`` by the "2/10" scheme (:func:`two_ten_shape`); the party is
     ``y = 1(u >= 0)`` and the speech is
-    ``Multinomial(speech_len, (1 - p) theta_L + p theta_R)`` with
-    ``p = (u + 1) / 2`` and the pole vocabularies of
-    :func:`pole_vocabularies`. For ``n_features=3`` the word probabilities are
-    exactly ``[(1 - p)(1 - epsilon), p (1 - epsilon), epsilon]``. All draws are
-    vectorized.
+    ``Multinomial(S, (1 - p) theta_L + p theta_R)`` with ``p = (u + 1) / 2``.
+    With ``vocabulary="partisan"`` the poles are those of
+    :func:`pole_vocabularies` (each side has words the other never says; for
+    ``n_features=3`` the word probabilities are exactly
+    ``[(1 - p)(1 - epsilon), p (1 - epsilon), epsilon]``); with
+    ``vocabulary="shared"`` every word is used by both sides, at rates whose
+    log odds are ``partisanship`` times a standard normal draw
+    (:func:`shared_vocabularies`), as in real speech.
 
     Parameters
     ----------
@@ -114,29 +158,44 @@ def make_polarized_speech(
     rho : float in [0.5, 1), default=0.8
         Polarization, the mean of the right-hand Beta component.
     epsilon : float in [0, 1), default=0.05
-        Share of neutral words.
+        Share of neutral words (``vocabulary="partisan"`` only).
     pi : float in [0, 1], default=0.5
         Weight of the right-leaning component ``Beta(a, b)``: the population
         share of the right-hand camp.
     speech_len : int >= 0 or array-like of shape (n_samples,), default=15
-        Words per speech: one length for all, or one per speech.
-    n_features : int >= 3, default=3
-        Vocabulary size; see :func:`pole_vocabularies` for the design.
+        Words per speech: the length of every speech, or its mean when
+        ``length_distribution`` draws lengths; or one length per speech.
+    n_features : int, default=3
+        Vocabulary size (at least 3 for ``"partisan"``, 2 for ``"shared"``).
+    vocabulary : {"partisan", "shared"}, default="partisan"
+        The design of the two pole vocabularies (see above).
+    partisanship : float >= 0, default=1.0
+        Spread of the words' log odds between the poles (``"shared"`` only).
+    length_distribution : "fixed", "poisson" or float > 0, default="fixed"
+        ``"fixed"``: every speech has ``speech_len`` words; ``"poisson"``:
+        Poisson lengths of mean ``speech_len``; a float ``r``: negative
+        binomial lengths of mean ``speech_len`` and variance
+        ``speech_len + speech_len**2 / r`` (real speeches: a few long, many
+        short).
+    sparse : bool, default=False
+        Return ``X`` as a CSR sparse matrix, drawn token by token: needed for
+        large corpora, whose dense count matrix would not fit in memory.
     random_state : int, RandomState instance or None, default=None
-        Seeds the draws; the same seed gives the same data.
+        Seeds the draws (vocabulary included); the same seed gives the same data.
     return_truth : bool, default=False
         Also return the latent quantities.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features), dtype int64
+    X : ndarray of shape (n_samples, n_features), dtype int64, or CSR matrix
         Word counts; row ``i`` sums to its speech length.
     y : ndarray of shape (n_samples,), dtype int64
         Party, ``1`` where ``u >= 0``.
     truth : Bunch
         Only with ``return_truth=True``: ``u`` (stances), ``a``, ``b``,
         ``rho``, ``sigma``, ``pi``, ``epsilon``, ``theta`` (the two pole
-        vocabularies) and ``phi`` (the per-speech word probabilities).
+        vocabularies), ``lengths`` and, unless ``sparse``, ``phi`` (the
+        per-speech word probabilities).
 
     Raises
     ------
@@ -149,6 +208,11 @@ def make_polarized_speech(
     >>> X, y = make_polarized_speech(5, rho=0.9, random_state=0)
     >>> X.shape, X.sum(axis=1).tolist()
     ((5, 3), [15, 15, 15, 15, 15])
+    >>> X, y = make_polarized_speech(2000, n_features=5000, vocabulary="shared",
+    ...                              speech_len=60, length_distribution=1.0,
+    ...                              sparse=True, random_state=0)
+    >>> X.format, X.shape
+    ('csr', (2000, 5000))
     """
     if (
         not isinstance(n_samples, numbers.Integral)
@@ -156,16 +220,103 @@ def make_polarized_speech(
         or n_samples < 1
     ):
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+    if vocabulary not in ("partisan", "shared"):
+        raise ValueError(f"vocabulary must be 'partisan' or 'shared', got {vocabulary!r}.")
+    min_features = 3 if vocabulary == "partisan" else 2
     if (
         not isinstance(n_features, numbers.Integral)
         or isinstance(n_features, bool)
-        or n_features < 3
+        or n_features < min_features
     ):
-        raise ValueError(f"n_features must be an integer >= 3, got {n_features!r}.")
+        raise ValueError(
+            f"n_features must be an integer >= {min_features}, got {n_features!r}."
+        )
     _check_range("epsilon", epsilon, 0.0, 1.0, closed_right=False)
     _check_range("pi", pi, 0.0, 1.0)
+    _check_range("partisanship", partisanship, 0.0, np.inf, closed_right=False)
     a, b, sigma = two_ten_shape(rho)
 
+    rng = _numpy_generator(random_state)
+    lengths = _speech_lengths(speech_len, length_distribution, n_samples, rng)
+    if vocabulary == "partisan":
+        theta = pole_vocabularies(n_features, epsilon)
+    else:
+        theta = shared_vocabularies(n_features, partisanship, rng)
+    right = rng.random(n_samples) < pi
+    t = np.where(right, rng.beta(a, b, n_samples), rng.beta(b, a, n_samples))
+    u = 2.0 * t - 1.0
+    y = (u >= 0).astype(np.int64)
+    if sparse:
+        X = sample_two_pole_counts(theta, t, lengths, rng)
+        phi = None
+    else:
+        p = t[:, None]
+        phi = (1.0 - p) * theta[0] + p * theta[1]
+        # Rounding can push a row sum a hair above one, which the sampler rejects.
+        phi /= phi.sum(axis=1, keepdims=True)
+        X = rng.multinomial(lengths, phi).astype(np.int64)
+    if not return_truth:
+        return X, y
+    truth = Bunch(
+        u=u, a=a, b=b, rho=rho, sigma=sigma, pi=pi, epsilon=epsilon, theta=theta,
+        lengths=lengths,
+    )
+    if phi is not None:
+        truth.phi = phi
+    return X, y, truth
+
+
+def sample_two_pole_counts(theta, t, lengths, rng):
+    """Word counts of speeches at pole weights ``t``, drawn token by token, as CSR.
+
+    Each token comes from the right pole with probability ``t`` and from the
+    left one otherwise, then is a draw from that pole: the same distribution
+    as ``Multinomial(S, (1 - t) theta_L + t theta_R)``, at a cost that grows
+    with the number of tokens rather than with ``n_samples * n_features``.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (2, n_features)
+    t : ndarray of shape (n_samples,)
+        Weight of the right pole, ``(u + 1) / 2``.
+    lengths : ndarray of shape (n_samples,) of int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features), dtype int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.datasets import sample_two_pole_counts
+    >>> theta = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> X = sample_two_pole_counts(theta, np.array([0.0, 1.0]), np.array([3, 2]),
+    ...                            np.random.default_rng(0))
+    >>> X.toarray().tolist()
+    [[3, 0], [0, 2]]
+    """
+    import scipy.sparse as sp
+
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n_samples, n_features = len(lengths), theta.shape[1]
+    rows = np.repeat(np.arange(n_samples), lengths)
+    from_right = rng.random(len(rows)) < np.repeat(t, lengths)
+    cdf = np.cumsum(theta, axis=1)
+    cdf /= cdf[:, -1:]
+    words = np.empty(len(rows), dtype=np.int64)
+    for pole, mask in ((0, ~from_right), (1, from_right)):
+        draws = rng.random(int(mask.sum()))
+        words[mask] = np.minimum(np.searchsorted(cdf[pole], draws, side="right"), n_features - 1)
+    X = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.int64), (rows, words)), shape=(n_samples, n_features)
+    )
+    X.sum_duplicates()
+    return X
+
+
+def _speech_lengths(speech_len, distribution, n_samples, rng):
+    """Speech lengths: fixed, Poisson or negative binomial around ``speech_len``."""
     lengths = np.asarray(speech_len)
     if lengths.ndim == 0:
         lengths = np.full(n_samples, lengths)
@@ -178,24 +329,21 @@ def make_polarized_speech(
             "speech_len must be an integer >= 0 or an integer array of shape "
             f"(n_samples,) = ({n_samples},) with entries >= 0."
         )
-
-    rng = _numpy_generator(random_state)
-    right = rng.random(n_samples) < pi
-    t = np.where(right, rng.beta(a, b, n_samples), rng.beta(b, a, n_samples))
-    u = 2.0 * t - 1.0
-    y = (u >= 0).astype(np.int64)
-    theta = pole_vocabularies(n_features, epsilon)
-    p = t[:, None]
-    phi = (1.0 - p) * theta[0] + p * theta[1]
-    # Rounding can push a row sum a hair above one, which the sampler rejects.
-    phi /= phi.sum(axis=1, keepdims=True)
-    X = rng.multinomial(lengths, phi).astype(np.int64)
-    if not return_truth:
-        return X, y
-    truth = Bunch(
-        u=u, a=a, b=b, rho=rho, sigma=sigma, pi=pi, epsilon=epsilon, theta=theta, phi=phi
+    if isinstance(distribution, str) and distribution == "fixed":
+        return lengths.astype(np.int64)
+    if isinstance(distribution, str) and distribution == "poisson":
+        return rng.poisson(lengths).astype(np.int64)
+    if (
+        isinstance(distribution, numbers.Real)
+        and not isinstance(distribution, bool)
+        and distribution > 0
+    ):
+        r = float(distribution)
+        return rng.negative_binomial(r, r / (r + lengths)).astype(np.int64)
+    raise ValueError(
+        "length_distribution must be 'fixed', 'poisson' or a float > 0 (the negative "
+        f"binomial shape), got {distribution!r}."
     )
-    return X, y, truth
 
 
 def load_senate_speeches(data_home=None):

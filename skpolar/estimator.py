@@ -14,6 +14,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
+from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, make_emission
 from .likelihood import Rows, collapse_duplicates, posterior_summaries
 from .objective import LOG_SHAPE_BOUNDS, Problem
@@ -35,7 +36,7 @@ from .speakers import (
     multinomial_log_coef,
     sum_by_group,
 )
-from .uncertainty import profile_interval, rho_of, wald_se
+from .uncertainty import RHO_MAX, profile_interval, rho_of, wald_se
 from .utils import progress, torch_threads
 
 # a + b above this means each camp's stances sit within ~0.03 of one point of
@@ -160,6 +161,16 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         speeches (``n_bootstrap`` refits on ``n_jobs`` workers), or not at all.
     n_bootstrap : int, default=200
         Bootstrap replicates for ``interval="bootstrap"``.
+    bias_correction : {"bootstrap"} or None, default=None
+        ``"bootstrap"`` corrects ``rho_`` for the estimator's bias: corpora of
+        the fitted shape are drawn from the fitted model (``n_bias_draws`` of
+        them) and refitted, and the mean difference between their estimates
+        and the fitted ``rho`` is subtracted from ``rho_`` and its interval
+        (whose half-widths also take in the Monte Carlo error). The bias
+        comes from the many word probabilities fitted beside ``rho``; see
+        :doc:`model`.
+    n_bias_draws : int, default=20
+        Corpora drawn for ``bias_correction="bootstrap"``.
     n_jobs : int or None, default=None
         Parallel workers for the bootstrap (joblib semantics).
     random_state : int, RandomState instance or None, default=None
@@ -187,6 +198,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         95% interval for ``rho`` (NaN when ``interval=None``).
     rho_bootstrap_ : ndarray of shape (n_bootstrap,)
         Replicate estimates, with ``interval="bootstrap"`` only.
+    rho_mle_ : float
+        The maximum-likelihood ``rho`` (equal to ``rho_`` without a bias
+        correction; ``alpha_``, ``beta_`` and the stances are those of the
+        maximum-likelihood fit in any case).
+    rho_bias_ : float
+        The estimated bias subtracted from ``rho_mle_`` (0 without correction).
+    rho_bias_replicates_ : ndarray of shape (n_bias_draws,)
+        The refitted ``rho`` of every drawn corpus (``bias_correction`` only).
     W_ : ndarray of shape (n_features_in_,)
         Word slant: the slope ``W`` of the log-linear families, or
         ``log theta_R - log theta_L`` for the two-pole family.
@@ -245,6 +264,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
         "n_bootstrap": [Interval(numbers.Integral, 2, None, closed="left")],
+        "bias_correction": [StrOptions({"bootstrap"}), None],
+        "n_bias_draws": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
         "device": [str, torch.device],
@@ -270,6 +291,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         init="auto",
         interval="profile",
         n_bootstrap=200,
+        bias_correction=None,
+        n_bias_draws=20,
         n_jobs=None,
         random_state=None,
         device="cpu",
@@ -291,6 +314,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.init = init
         self.interval = interval
         self.n_bootstrap = n_bootstrap
+        self.bias_correction = bias_correction
+        self.n_bias_draws = n_bias_draws
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.device = device
@@ -342,7 +367,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
             with torch_threads(self._work(rows.X)):
                 state = self._fit(rows, X, side)
-            state.update(n_speakers_=n_speakers, dispersion_=dispersion)
+            state.update(n_speakers_=n_speakers, dispersion_=dispersion,
+                         _lengths=np.rint(rows.lengths).astype(np.int64))
             self._assign(state)
         return self
 
@@ -351,7 +377,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if self.solver not in _MINIBATCH_SOLVERS:
             self._full_batch_solver(n_features=0)
         self._device()
-        if self.interval == "bootstrap" and self.n_jobs == 0:
+        if (self.interval == "bootstrap" or self.bias_correction) and self.n_jobs == 0:
             raise ValueError("n_jobs=0 runs no bootstrap worker; use None, -1 or a count >= 1.")
 
     def _fit_rows(self, X, side, groups):
@@ -362,6 +388,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             weight = dispersion_weights(lengths, dispersion)
             X_eff = _scale_rows(X, weight)
             rows = self._collapse(Rows.of(X_eff, side, log_coef=multinomial_log_coef(X)))
+            rows.lengths = lengths
             return rows, X.shape[0], np.inf if dispersion is None else float(dispersion)
         labels, inverse = encode_groups(groups, X.shape[0])
         group_side = group_sides(side, inverse, labels)
@@ -372,7 +399,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         weight = dispersion_weights(lengths, dispersion)
         X_group = sum_by_group(X, inverse, len(labels), weight)
         log_coef = np.bincount(inverse, weights=multinomial_log_coef(X), minlength=len(labels))
-        return Rows.of(X_group, group_side, log_coef=log_coef), len(labels), dispersion
+        rows = Rows.of(X_group, group_side, log_coef=log_coef)
+        rows.lengths = np.bincount(inverse, weights=lengths, minlength=len(labels))
+        return rows, len(labels), dispersion
 
     def _collapse(self, rows):
         """Merge identical rows of a small dense vocabulary (full-batch fits only)."""
@@ -425,7 +454,48 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             loss_curve_=list(info["loss_curve"]),
         )
         state.update(self._model_attributes(params))
+        if self.bias_correction == "bootstrap":
+            state.update(self._corrected(rows, params, state))
+        else:
+            state.update(rho_mle_=state["rho_"], rho_bias_=0.0)
         return state
+
+    def _corrected(self, rows, params, state):
+        """rho and its interval corrected by a parametric bootstrap of the bias.
+
+        ``n_bias_draws`` corpora of the fitted rows' shape are drawn from the
+        fitted model and refitted (from the estimate, with the fit's solver);
+        their mean ``rho`` less the fitted one estimates the bias of the
+        estimator at the fitted model, which is subtracted from the estimate
+        and its interval. The interval's half-widths grow by the Monte Carlo
+        error of the bias (added in quadrature).
+        """
+        rng = _numpy_rng(self.random_state)
+        seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_bias_draws)
+        # the draws have the effective lengths of the fitted rows (dispersion
+        # weights and all), so each carries the information its row carried
+        lengths = np.maximum(np.rint(np.asarray(rows.X.sum(axis=1)).reshape(-1)), 0)
+        lengths = np.repeat(lengths.astype(np.int64), np.rint(rows.weight).astype(np.int64))
+        replicates = np.asarray(
+            Parallel(n_jobs=self.n_jobs)(
+                delayed(_bias_replicate)(self, params, state, lengths, seed) for seed in seeds
+            )
+        )
+        rho_mle = state["rho_"]
+        bias = float(np.mean(replicates) - rho_mle)
+        monte_carlo = float(np.std(replicates, ddof=1) / np.sqrt(len(replicates)))
+        rho = float(np.clip(rho_mle - bias, 0.5, RHO_MAX))
+        out = {"rho_": rho, "rho_mle_": rho_mle, "rho_bias_": bias,
+               "rho_bias_replicates_": replicates}
+        ci = state["rho_ci_"]
+        if np.all(np.isfinite(ci)):
+            low = rho - np.hypot(rho_mle - ci[0], _Z95 * monte_carlo)
+            high = rho + np.hypot(ci[1] - rho_mle, _Z95 * monte_carlo)
+            out["rho_ci_"] = np.clip([low, high], 0.5, RHO_MAX)
+            out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * _Z95))
+        elif np.isfinite(state.get("rho_se_", np.nan)):
+            out["rho_se_"] = float(np.hypot(state["rho_se_"], monte_carlo))
+        return out
 
     def _assign(self, state):
         """Set the fitted attributes, dropping those a previous fit left behind."""
@@ -779,6 +849,73 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             summary["labels"], summary["inverse"] = labels, inverse
         return summary
 
+    def sample(self, n_samples=1, random_state=None):
+        """Draw speeches, parties and stances from the fitted model.
+
+        Stances come from the fitted Beta mixture, parties from their sign,
+        words from the fitted emission (multinomial), and speech lengths are
+        drawn with replacement from the lengths of the rows the model was
+        fitted to (speakers' total lengths after a fit with ``groups``). Fit
+        a corpus, sample corpora of its shape, refit and compare: a
+        semi-synthetic study in a few lines.
+
+        Parameters
+        ----------
+        n_samples : int >= 1, default=1
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_), or CSR matrix
+            Word counts (int64); sparse when the vocabulary has more than 64
+            terms.
+        y : ndarray of shape (n_samples,)
+            Party labels, from ``classes_``.
+        u : ndarray of shape (n_samples,)
+            The stances.
+
+        Examples
+        --------
+        >>> from skpolar import PolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+        >>> est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+        >>> X_new, y_new, u = est.sample(3000, random_state=1)
+        >>> refit = PolarizationEstimator(grid_size=40, interval=None).fit(X_new, y_new)
+        >>> bool(abs(refit.rho_ - est.rho_) < 0.03)
+        True
+        """
+        check_is_fitted(self)
+        if (
+            not isinstance(n_samples, numbers.Integral)
+            or isinstance(n_samples, bool)
+            or n_samples < 1
+        ):
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+        return sample_model(
+            self._config["emission"], self._params, self.alpha_, self.beta_, self.pi_,
+            self._lengths, self.classes_, n_samples, _numpy_rng(random_state),
+        )
+
+    def _mean_posterior(self, X, y, groups, level):
+        """Speaker summaries as means of their speeches' own posteriors."""
+        from scipy.stats import norm
+
+        speech = self._posterior(X, y, level=None)
+        labels, inverse = encode_groups(groups, len(speech["mean"]))
+        n = np.bincount(inverse, minlength=len(labels)).astype(float)
+        mean = np.bincount(inverse, weights=speech["mean"], minlength=len(labels)) / n
+        sd = np.sqrt(np.bincount(inverse, weights=speech["sd"] ** 2, minlength=len(labels))) / n
+        right = np.bincount(inverse, weights=speech["right"], minlength=len(labels)) / n
+        half = norm.ppf((1.0 + level) / 2.0) * sd
+        low, high = np.clip(mean - half, -1.0, 1.0), np.clip(mean + half, -1.0, 1.0)
+        if y is not None:
+            # given the party the mean stays on its side, and so does its interval
+            side = group_sides(self._encode(np.asarray(y)), inverse, labels)
+            low = np.where(side == 1, np.maximum(low, 0.0), low)
+            high = np.where(side == 0, np.minimum(high, 0.0), high)
+        return {"mean": mean, "sd": sd, "low": low, "high": high, "right": right,
+                "labels": labels, "inverse": inverse, "lengths": speech["lengths"]}
+
     def stance(self, X, y=None, return_std=False):
         """Posterior mean stance ``E[u | x]`` (or ``E[u | x, y]`` when ``y`` is given).
 
@@ -812,16 +949,21 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         mean = summary["mean"].astype(summary["dtype"])
         return (mean, summary["sd"].astype(summary["dtype"])) if return_std else mean
 
-    def speaker_stance(self, X, y=None, groups=None, *, level=0.95):
-        """One stance per speaker, from all of their speeches together.
+    def speaker_stance(self, X, y=None, groups=None, *, level=0.95, method="pooled"):
+        """One stance per speaker, from all of their speeches.
 
-        Each speaker's speeches are taken to share one stance, so the
-        posterior of a speaker is that of their summed (dispersion-weighted)
-        counts under the fitted prior. Two posteriors are summarized: from the
-        words alone (``words_*`` columns), and, when ``y`` is given, given the
-        speaker's party as well (``stance*`` columns). Given the party, a
-        stance cannot cross zero, by the model's construction; the words-only
-        stance shows what the words say on their own.
+        With ``method="pooled"`` each speaker's speeches are taken to share one
+        stance (the model of a fit with ``groups``), so the posterior of a
+        speaker is that of their summed (dispersion-weighted) counts under the
+        fitted prior. With ``method="mean"`` every speech keeps its own stance
+        (the model of a fit without ``groups``) and a speaker's stance is the
+        mean of their speeches' posterior means, with the posterior sd of that
+        mean (the speeches' posteriors taken as independent) and a normal
+        interval. Two posteriors are summarized: from the words alone
+        (``words_*`` columns), and, when ``y`` is given, given the speaker's
+        party as well (``stance*`` columns). Given the party, a stance cannot
+        cross zero, by the model's construction; the words-only stance shows
+        what the words say on their own.
 
         Parameters
         ----------
@@ -833,6 +975,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             Speaker of each speech.
         level : float in (0, 1), default=0.95
             Level of the equal-tailed credible intervals.
+        method : {"pooled", "mean"}, default="pooled"
+            One stance shared by a speaker's speeches, or the mean of the
+            speeches' own stances (see above); ``benchmarks/stance_validity.py``
+            compares how repeatable the two are on the Senate corpus.
 
         Returns
         -------
@@ -869,14 +1015,17 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             raise ValueError("speaker_stance needs groups: the speaker of each speech.")
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be in (0, 1), got {level!r}.")
-        words = self._posterior(X, None, groups, level=level)
+        if method not in ("pooled", "mean"):
+            raise ValueError(f"method must be 'pooled' or 'mean', got {method!r}.")
+        summarize = self._posterior if method == "pooled" else self._mean_posterior
+        words = summarize(X, None, groups, level=level)
         labels, inverse = words["labels"], words["inverse"]
         table = {
             "n_speeches": np.bincount(inverse, minlength=len(labels)),
             "n_words": np.bincount(inverse, weights=words["lengths"], minlength=len(labels)),
         }
         if y is not None:
-            given = self._posterior(X, y, groups, level=level)
+            given = summarize(X, y, groups, level=level)
             side = group_sides(self._encode(np.asarray(y)), inverse, labels)
             table["party"] = self.classes_[side]
             table["stance"] = given["mean"]
@@ -1018,7 +1167,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
 # Settings a fitted model holds for; inference uses them, not the current ones.
 _CONFIG = ("emission", "grid_size", "quadrature", "l2_penalty", "solver")
 # Attributes one fit sets and another may not: cleared before each fit.
-_FIT_DEPENDENT = ("theta_", "intercept_", "rho_bootstrap_", "_solver_state")
+_FIT_DEPENDENT = ("theta_", "intercept_", "rho_bootstrap_", "_solver_state",
+                  "rho_bias_replicates_")
 
 
 @contextlib.contextmanager
@@ -1066,6 +1216,54 @@ def _scale_rows(X, weight):
     if sp.issparse(X):
         return sp.diags(weight) @ X
     return X * weight[:, None]
+
+
+def _numpy_rng(random_state):
+    """A local numpy Generator from an sklearn-style ``random_state``."""
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed)
+
+
+def sample_model(emission, params, a, b, pi, lengths, classes, n_samples, rng):
+    """``(X, y, u)`` drawn from a model: see :meth:`PolarizationEstimator.sample`."""
+    right = rng.random(n_samples) < pi
+    t = np.where(right, rng.beta(a, b, n_samples), rng.beta(b, a, n_samples))
+    u = 2.0 * t - 1.0
+    y = classes[(u >= 0).astype(int)]
+    size = rng.choice(lengths, size=n_samples, replace=True)
+    if emission == "two_pole":
+        theta = np.exp(params["eta"] - np.logaddexp.reduce(params["eta"], axis=1, keepdims=True))
+        X = sample_two_pole_counts(theta, t, size, rng)
+    else:
+        # softmax(c + W u) differs for every speech: draw in blocks of rows
+        W, c = params["W"], params.get("c", np.zeros_like(params["W"]))
+        step = max(1, 4_000_000 // len(W))
+        blocks = []
+        for start in range(0, n_samples, step):
+            logits = c + u[start:start + step, None] * W
+            phi = np.exp(logits - logits.max(axis=1, keepdims=True))
+            phi /= phi.sum(axis=1, keepdims=True)
+            blocks.append(sp.csr_matrix(rng.multinomial(size[start:start + step], phi)))
+        X = sp.vstack(blocks).tocsr()
+    if X.shape[1] <= _COLLAPSE_MAX_FEATURES:
+        X = X.toarray()
+    return X, y, u
+
+
+def _bias_replicate(estimator, params, state, lengths, seed):
+    """rho refitted to one corpus drawn from the fitted model (bias correction)."""
+    rng = np.random.default_rng(seed)
+    X, y, _ = sample_model(
+        estimator.emission, params, state["alpha_"], state["beta_"], state["pi_"],
+        lengths, np.array([0, 1]), len(lengths), rng,
+    )
+    rows = Rows.of(X.astype(np.float64), y)
+    if not sp.issparse(X):
+        rows = estimator._collapse(rows)
+    problem = estimator._problem(rows)
+    fitted, info = estimator._minimize(problem, dict(params))
+    fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
+    return rho_of(fitted)
 
 
 def _bootstrap_replicate(estimator, rows, params, weight):

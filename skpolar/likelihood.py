@@ -74,6 +74,8 @@ class Rows:
     side: np.ndarray
     weight: np.ndarray
     log_coef: np.ndarray
+    # speech lengths before any reweighting (set by the estimator, for sample())
+    lengths: np.ndarray = None
 
     @classmethod
     def of(cls, X, side, weight=None, log_coef=None):

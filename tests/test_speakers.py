@@ -161,3 +161,19 @@ def test_auto_dispersion_is_estimated_only_with_groups(speakers):
     assert fixed.dispersion_ == 5.0
     # the weights carry over to scoring new speeches
     assert not np.allclose(fixed.score_samples(X, y), plain.score_samples(X, y))
+
+
+def test_speaker_stance_as_the_mean_of_speech_stances(speakers):
+    X, y, names, u = speakers
+    est = PolarizationEstimator(grid_size=40, interval=None).fit(X, y)
+    table = est.speaker_stance(X, y, groups=names, method="mean")
+    first = names == "s003"
+    assert table.loc["s003", "stance"] == pytest.approx(est.stance(X[first], y[first]).mean())
+    assert table.loc["s003", "words_stance"] == pytest.approx(est.transform(X[first]).mean())
+    sd = est.stance(X[first], return_std=True)[1]
+    assert table.loc["s003", "words_stance_sd"] == pytest.approx(np.sqrt((sd**2).sum()) / first.sum())
+    right = table["party"] == 1
+    assert (table.loc[right, "stance_low"] >= 0).all() and (table.loc[~right, "stance_high"] <= 0).all()
+    assert np.corrcoef(table["words_stance"], u)[0, 1] > 0.8
+    with pytest.raises(ValueError, match="method"):
+        est.speaker_stance(X, y, groups=names, method="median")
