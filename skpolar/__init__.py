@@ -1,6 +1,6 @@
 """skpolar: polarization of a population measured from what it says."""
 
-__all__ = ["PolarizationEstimator", "make_polarized_speech", "DegenerateFitWarning"]
+__all__ = ["PolarizationEstimator", "make_polarized_speech", "DegenerateFitWarning", "compare"]
 __version__ = "0.1.0"
 
 # The public names are imported on first use (PEP 562), so that ``skpolar
@@ -9,6 +9,7 @@ _HOMES = {
     "PolarizationEstimator": "estimator",
     "DegenerateFitWarning": "estimator",
     "make_polarized_speech": "datasets",
+    "compare": "compare",
 }
 
 

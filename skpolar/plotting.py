@@ -306,6 +306,47 @@ def plot_rho_estimators(estimators, labels, ax=None):
     return plot_rho(labels, rhos, cis, ax=ax)
 
 
+def plot_rho_by_group(result, ax=None):
+    """:func:`plot_rho` of a :func:`skpolar.compare` result, with its test in the title.
+
+    Parameters
+    ----------
+    result : Bunch
+        The return value of :func:`skpolar.compare`.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skpolar import PolarizationEstimator, compare, make_polarized_speech
+    >>> from skpolar.plotting import plot_rho_by_group
+    >>> X1, y1 = make_polarized_speech(1000, rho=0.7, random_state=0)
+    >>> X2, y2 = make_polarized_speech(1000, rho=0.8, random_state=1)
+    >>> result = compare(np.vstack([X1, X2]), np.concatenate([y1, y2]),
+    ...                  np.repeat(["a", "b"], 1000),
+    ...                  estimator=PolarizationEstimator(grid_size=40))
+    >>> "same rho" in plot_rho_by_group(result).get_title()
+    True
+    """
+    table = result.table
+    ax = plot_rho(table.index.tolist(), table["rho"].to_numpy(),
+                  table[["rho_low", "rho_high"]].to_numpy(), ax=ax)
+    if np.isfinite(result.p_value):
+        ax.set_title(
+            f"test of the same rho in all {len(table)}: "
+            f"Q = {result.statistic:.2f} on {result.df} df, p = {result.p_value:.3g}",
+            fontsize="medium",
+        )
+    return ax
+
+
 def plot_partisan_words(estimator, feature_names=None, n_words=15, ax=None):
     """Bar chart of the most left- and most right-leaning words by slant ``W_``.
 

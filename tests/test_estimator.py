@@ -92,8 +92,9 @@ def test_all_zero_speech_has_the_prior_as_posterior(fitted):
     mean, sd = fitted.stance(X0, return_std=True)
     u = fitted.grid_
     # prior mean and sd on the grid
-    from skpolar.quadrature import log_prior_weights
     import torch
+
+    from skpolar.quadrature import log_prior_weights
 
     w = log_prior_weights(
         torch.tensor(fitted.alpha_, dtype=torch.float64),

@@ -9,8 +9,11 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from skpolar import PolarizationEstimator, make_polarized_speech  # noqa: E402
-from skpolar import plotting  # noqa: E402
+from skpolar import (  # noqa: E402
+    PolarizationEstimator,
+    make_polarized_speech,
+    plotting,  # noqa: E402
+)
 from skpolar.plotting import (  # noqa: E402
     plot_partisan_words,
     plot_rho,
