@@ -47,6 +47,11 @@ _LOG_THETA_FLOOR = -690.0
 _M_STEP_PASSES = 3
 
 
+def _logsumexp_rows(a):
+    top = a.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
+
+
 def make_emission(name, l2_penalty=1.0, prior_counts=None):
     """The emission family called ``name``.
 
@@ -215,6 +220,30 @@ class TwoPoleEmission:
         return {"eta": torch.log(theta)}
 
     log_floor = _LOG_THETA_FLOOR
+
+    def stretch(self, params):
+        """Midpoint ``m`` and half-difference ``d`` of the poles (numpy): ``theta = m -/+ d``.
+
+        ``phi(u) = m + u d``: moving the poles to ``m -/+ c d`` and every stance
+        to ``u / c`` leaves every ``phi`` unchanged.
+        """
+        theta = np.exp(np.asarray(params["eta"]) - _logsumexp_rows(np.asarray(params["eta"])))
+        return (theta[0] + theta[1]) / 2.0, (theta[1] - theta[0]) / 2.0
+
+    def stretched(self, params, c):
+        """Pole logits moved to ``m -/+ c d``, renormalized.
+
+        A word a pole does not use (at the floor) stays unused there: EM sends
+        such a probability to zero because the likelihood wants it there, so
+        moving it off zero is not a move along the flat path.
+        """
+        eta = np.asarray(params["eta"])
+        m, d = self.stretch(params)
+        theta = np.vstack([m - c * d, m + c * d])
+        unused = eta - _logsumexp_rows(eta) <= _LOG_THETA_FLOOR + 1.0
+        theta = np.where(unused | (theta <= 0), 0.0, theta)
+        theta = np.maximum(theta / theta.sum(axis=1, keepdims=True), np.exp(_LOG_THETA_FLOOR))
+        return np.log(theta)
 
     def normalize(self, params):
         """Pole logits as floored log probabilities (after an extrapolated EM step)."""

@@ -12,15 +12,25 @@ import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .objective import _to_numpy
+from .objective import LOG_SHAPE_BOUNDS, _to_numpy
 
 # |log a - log b| below this (rho < 0.55) counts as next to the a = b saddle.
 SADDLE_WIDTH = 0.2
 # Bound on the SQUAREM step length |s|. On the senate corpus the steps that
 # SQUAREM's own rule proposed (3 to 64) made the loss worse by 18 to 98,000
 # nats per speech, while s = 2 improved on the plain EM point (by 0.13 nats
-# per speech at the fourth iteration).
+# per speech at the fourth iteration). Letting the bound grow fourfold after
+# each successful long step (Varadhan and Roland's adaptive scheme) doubled
+# the E-steps on 1,000 shared terms: the slow direction there is the stretch,
+# which _stretch_search follows instead.
 _SQUAREM_MAX_STEP = 2.0
+# The stretch search tries stretches of 4, 16, 64, ... times the last cycle's.
+_STRETCH_MULTIPLIER = 4.0
+_STRETCH_TRIES = 6
+# EM stops after this many cycles in a row that each gained less than tol.
+# Gains come in bursts (a successful stretch search every few cycles gains
+# ten times the cycles around it), so one small gain says little.
+_QUIET_CYCLES = 4
 
 
 def minimize_lbfgs(problem, params, *, max_iter, tol, callback=None):
@@ -108,10 +118,23 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
     crawls where the stance posteriors are wide, so steps are extrapolated
     (SQUAREM, Varadhan and Roland 2008): from ``x``, ``x1 = F(x)`` and
     ``x2 = F(x1)``, the next point is ``x - 2 s r + s**2 v`` with ``r = x1 - x``,
-    ``v = x2 - x1 - r`` and step ``s = -|r| / |v|``. An extrapolated point that
-    does worse than ``x1`` is replaced by ``x2``, so the loss of the accepted
-    points never rises; ``|s|`` is bounded by 2. The fit stops when a cycle
-    improves the mean loss by less than ``tol`` relative.
+    ``v = x2 - x1 - r`` and step ``s = -|r| / |v|``. An extrapolated point
+    that does worse than ``x1`` is pulled back towards ``x2`` (its step
+    halved towards -1) and finally replaced by ``x2``, so the loss of the
+    accepted points never rises; ``|s|`` is bounded by 2.
+
+    The likelihood of the two-pole family is nearly flat along one path:
+    poles moved apart (or together) by a common factor with the stances
+    shrunk (or spread) to match. EM crawls along it, and a fit stopped by a
+    loss tolerance stops short on it, with ``rho`` off by about 0.01 on a
+    vocabulary of a thousand shared words. So after every cycle that moved
+    along that path twice in a row, larger moves along it (4, 16, 64, ...
+    times the last, stances and prior rescaled to match) are tried, and the
+    best that lowers the loss is kept.
+
+    The fit stops when four cycles in a row each improved the mean loss by
+    less than ``tol`` relative. A rule on the last cycle alone stops between
+    two bursts: on 2,000 shared words it left ``rho`` 0.004 from the optimum.
 
     Returns
     -------
@@ -162,23 +185,11 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
         params = _to_numpy(problem.unpack(np.clip(x, lo, hi), shapes))
         return problem.pack({**params, **_to_numpy(emission.normalize(params))})
 
+    can_stretch = hasattr(emission, "stretch") and "log_a" in problem.prior_names
     x = problem.pack(params)
-    curve, previous, converged, loss = [], None, False, None
-    while True:
-        x1, loss_x = em_map(x)
-        if previous is not None:
-            if loss_x > previous["loss1"]:
-                # the extrapolation overshot: fall back to the plain EM point
-                x = previous["x2"]
-                x1, loss_x = em_map(x)
-            curve.append(loss_x)
-            if callback is not None:
-                callback(loss_x)
-            if previous["loss"] - loss_x <= tol * max(abs(loss_x), 1.0):
-                converged = True
-        loss = loss_x
-        if converged or n_steps >= max_iter:
-            break
+    curve, converged, rates, gains = [], False, [], []
+    x1, loss = em_map(x)
+    while n_steps < max_iter:
         x2, loss1 = em_map(x1)
         r, v = x1 - x, x2 - 2 * x1 + x
         # coordinates at a bound or a floor move by clipping, not by a trend
@@ -187,10 +198,32 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
         norm_v = np.sqrt(v[free] @ v[free])
         step = -np.sqrt(r[free] @ r[free]) / norm_v if norm_v > 0 else -1.0
         step = float(np.clip(step, -_SQUAREM_MAX_STEP, -1.0))
-        jump = x2.copy()
-        jump[free] = (x - 2 * step * r + step**2 * v)[free]
-        previous = {"loss": loss_x, "loss1": loss1, "x2": x2}
-        x = project(jump)
+        # Try the extrapolation; while it does worse than the EM point x1,
+        # halve its distance to the plain double step x2 (step -1), then take
+        # x2 itself. Each try costs an E-step, which also starts the next cycle.
+        while True:
+            jump = x2.copy()
+            jump[free] = (x - 2 * step * r + step**2 * v)[free]
+            candidate = project(jump) if step < -1.0 else x2
+            next_x1, next_loss = em_map(candidate)
+            if next_loss <= loss1 or step >= -1.0 or n_steps >= max_iter:
+                break
+            step = (step - 1.0) / 2.0 if step < -1.5 else -1.0
+        previous_loss = loss
+        if can_stretch:
+            rates.append(_stretch_rate(emission, problem, shapes, x, candidate))
+        x, x1, loss = candidate, next_x1, next_loss
+        if can_stretch and len(rates) >= 2 and n_steps < max_iter:
+            x, x1, loss = _stretch_search(
+                problem, shapes, em_map, x, x1, loss, rates[-2:], max_iter - n_steps
+            )
+        curve.append(loss)
+        if callback is not None:
+            callback(loss)
+        gains.append(previous_loss - loss)
+        if len(gains) >= _QUIET_CYCLES and max(gains[-_QUIET_CYCLES:]) <= tol * max(abs(loss), 1.0):
+            converged = True
+            break
     info = {
         "n_iter": n_steps,
         "converged": converged,
@@ -199,6 +232,60 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
         "loss": loss,
     }
     return _to_numpy(problem.unpack(x, shapes)), info
+
+
+def _stretch_rate(emission, problem, shapes, before, after):
+    """How much a step stretched the poles: ``c`` with ``d_after ~ c d_before``."""
+    d_before = emission.stretch(_to_numpy(problem.unpack(before, shapes)))[1]
+    d_after = emission.stretch(_to_numpy(problem.unpack(after, shapes)))[1]
+    norm = d_before @ d_before
+    return float(d_after @ d_before / norm) if norm > 0 else 1.0
+
+
+def _stretch_search(problem, shapes, em_map, x, x1, loss, rates, budget):
+    """Follow the stretch path from ``x`` while the loss falls; returns ``(x, x1, loss)``.
+
+    ``rates`` are the stretch factors of the last two cycles; when both
+    moved the same way, the poles are moved apart (or together) by multiples
+    of the last rate, and the prior is rescaled to the matching stances: the
+    Beta component's mean moves to ``1/2 + (mean - 1/2) / c`` and its
+    variance to ``variance / c**2`` (moments matched). Every try costs one
+    E-step, which also starts the next cycle.
+    """
+    emission = problem.emission
+    first, last = rates
+    if (first - 1.0) * (last - 1.0) <= 0 or abs(last - 1.0) < 1e-9:
+        return x, x1, loss
+    params = _to_numpy(problem.unpack(x, shapes))
+    best = (x, x1, loss)
+    factor = 1.0
+    for _ in range(min(_STRETCH_TRIES, budget)):
+        factor *= _STRETCH_MULTIPLIER
+        c = 1.0 + factor * (last - 1.0)
+        if c <= 0:
+            break
+        trial = dict(params, eta=emission.stretched(params, c),
+                     **_stretched_prior(params["log_a"], params["log_b"], c))
+        trial_x = problem.pack(trial)
+        trial_x1, trial_loss = em_map(trial_x)
+        if not trial_loss < best[2]:
+            break
+        best = (trial_x, trial_x1, trial_loss)
+    return best
+
+
+def _stretched_prior(log_a, log_b, c):
+    """Beta shapes of the component whose stances ``t - 1/2`` are divided by ``c``."""
+    a, b = float(np.exp(log_a)), float(np.exp(log_b))
+    mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1.0))
+    mean = 0.5 + (mean - 0.5) / c
+    var = var / c**2
+    total = mean * (1.0 - mean) / var - 1.0
+    if not total > 0:
+        return {"log_a": np.asarray(log_a), "log_b": np.asarray(log_b)}
+    low, high = LOG_SHAPE_BOUNDS
+    return {"log_a": np.asarray(np.clip(np.log(mean * total), low, high)),
+            "log_b": np.asarray(np.clip(np.log((1.0 - mean) * total), low, high))}
 
 
 def leave_saddle(problem, params, info, *, minimize):
