@@ -205,6 +205,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         The maximum-likelihood ``rho`` (equal to ``rho_`` without a bias
         correction; ``alpha_``, ``beta_`` and the stances are those of the
         maximum-likelihood fit in any case).
+    rho_mle_ci_ : ndarray of shape (2,)
+        The interval of ``rho_mle_`` (equal to ``rho_ci_`` without correction).
     rho_bias_ : float
         The estimated bias subtracted from ``rho_mle_`` (0 without correction).
     rho_bias_replicates_ : ndarray of shape (n_bias_draws,)
@@ -460,7 +462,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if self.bias_correction == "bootstrap":
             state.update(self._corrected(rows, params, state))
         else:
-            state.update(rho_mle_=state["rho_"], rho_bias_=0.0)
+            state.update(rho_mle_=state["rho_"], rho_bias_=0.0, rho_mle_ci_=state["rho_ci_"])
         return state
 
     def _corrected(self, rows, params, state):
@@ -489,7 +491,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         monte_carlo = float(np.std(replicates, ddof=1) / np.sqrt(len(replicates)))
         rho = float(np.clip(rho_mle - bias, 0.5, RHO_MAX))
         out = {"rho_": rho, "rho_mle_": rho_mle, "rho_bias_": bias,
-               "rho_bias_replicates_": replicates}
+               "rho_bias_replicates_": replicates, "rho_mle_ci_": state["rho_ci_"]}
         ci = state["rho_ci_"]
         if np.all(np.isfinite(ci)):
             low = rho - np.hypot(rho_mle - ci[0], _Z95 * monte_carlo)
