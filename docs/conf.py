@@ -16,11 +16,6 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 # The examples plot off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
-# sphinx-gallery runs every example from examples/, where the loader's default
-# "../shared/data" does not reach the corpus beside the checkout; point at it.
-_SHARED_DATA = ROOT.parent / "shared" / "data"
-if (_SHARED_DATA / "senate-speeches-114").is_dir():
-    os.environ.setdefault("SKPOLAR_DATA", str(_SHARED_DATA))
 
 import skpolar  # noqa: E402
 

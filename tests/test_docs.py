@@ -39,6 +39,6 @@ def test_docs_build_without_warnings(tmp_path):
         f"{result.stderr[-5000:]}"
     )
     html = tmp_path / "html"
-    for page in ["index", "install", "quickstart", "model", "api", "benchmarks",
+    for page in ["index", "install", "quickstart", "model", "datasets", "api", "benchmarks",
                  "auto_examples/index", "gen_modules/skpolar.PolarizationEstimator"]:
         assert (html / f"{page}.html").is_file(), page
