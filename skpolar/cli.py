@@ -128,8 +128,9 @@ def build_parser():
     demo = sub.add_parser(
         "demo",
         help="fit synthetic speeches with a known rho and compare",
-        description="Generate speeches with a known polarization rho, fit "
-        "PolarizationEstimator and print the estimate against the truth.",
+        description="""\
+Generate speeches with a known polarization rho, fit PolarizationEstimator and
+print the estimate against the truth.""",
         epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
