@@ -31,6 +31,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from a PyPI package, copied into _static: the pages render their
+    # maths offline instead of fetching MathJax from a CDN
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -85,6 +88,8 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
+# custom.css (alabaster loads it by that name): code lines wrap instead of being cut off
+html_static_path = ["_static"]
 
 
 # ---- docstring fix-ups -------------------------------------------------------------
