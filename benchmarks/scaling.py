@@ -11,7 +11,7 @@ its own):
   probabilities never exist for the whole corpus). N = 10^6 at V = 5000 is
   left out by default (see ``--max-n-large-v``);
 * the 114th-Senate speeches (``skpolar.datasets.load_senate_speeches()``,
-  Democrats and Republicans only), when the corpus is found.
+  Democrats and Republicans only; the corpus ships with skpolar).
 
 For each configuration and ``emission`` in {"loglinear", "two_pole"} the child
 fits ``PolarizationEstimator(emission=..., interval=None)`` (``solver="auto"``:
@@ -355,15 +355,10 @@ def main(argv=None):
                                   seed=args.seed, grid_size=args.grid_size,
                                   max_iter=args.max_iter, threads=args.threads))
     if not args.no_senate:
-        from skpolar.datasets import find_senate_speeches
-
-        if find_senate_speeches() is None:
-            print("senate corpus not found: skipped")
-        else:
-            for emission in args.emission:
-                specs.append(dict(kind="fit", data="senate", n=None, v=None, emission=emission,
-                                  seed=args.seed, grid_size=args.grid_size,
-                                  max_iter=args.max_iter, threads=args.threads))
+        for emission in args.emission:
+            specs.append(dict(kind="fit", data="senate", n=None, v=None, emission=emission,
+                              seed=args.seed, grid_size=args.grid_size,
+                              max_iter=args.max_iter, threads=args.threads))
     if not args.no_notebook:
         for n in args.notebook_n:
             specs.append(dict(kind="notebook", data="synthetic", n=n, v=3,

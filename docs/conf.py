@@ -16,11 +16,6 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 # The examples plot off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
-# sphinx-gallery runs every example from examples/, where the loader's default
-# "../shared/data" does not reach the corpus beside the checkout; point at it.
-_SHARED_DATA = ROOT.parent / "shared" / "data"
-if (_SHARED_DATA / "senate-speeches-114").is_dir():
-    os.environ.setdefault("SKPOLAR_DATA", str(_SHARED_DATA))
 
 import skpolar  # noqa: E402
 
@@ -36,6 +31,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from a PyPI package, copied into _static: the pages render their
+    # maths offline instead of fetching MathJax from a CDN
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -90,6 +88,8 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
+# custom.css (alabaster loads it by that name): code lines wrap instead of being cut off
+html_static_path = ["_static"]
 
 
 # ---- docstring fix-ups -------------------------------------------------------------

@@ -141,7 +141,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         together spreads the stances out by the same factor at almost no cost
         in likelihood, so even a weak prior raises ``rho_`` (one pseudo-word
         per pole moves 4,000 three-word speeches from 0.805 to 0.817; see
-        :doc:`model`): keep the default 0, the likelihood alone, when
+        :doc:`/model`): keep the default 0, the likelihood alone, when
         ``rho_`` matters.
     dispersion : "auto", float > 0 or None, default="auto"
         Burstiness of speech. With a precision ``kappa``, each speech's counts
@@ -169,7 +169,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         and the fitted ``rho`` is subtracted from ``rho_`` and its interval
         (whose half-widths also take in the Monte Carlo error). The bias
         comes from the many word probabilities fitted beside ``rho``; see
-        :doc:`model`.
+        :doc:`/model`.
     n_bias_draws : int, default=20
         Corpora drawn for ``bias_correction="bootstrap"``.
     n_jobs : int or None, default=None

@@ -78,11 +78,32 @@ def test_demo_bad_rho_is_one_line_error(capsys, tmp_path):
     assert_one_line_error(capsys, code, tmp_path / "none", "rho")
 
 
+def warning_pixels(png):
+    """Pixels in the CLI's warning red: a plot of a fit that went well has none."""
+    import matplotlib.colors
+    import matplotlib.image
+
+    from skpolar.cli import WARNING_COLOR
+
+    rgb = matplotlib.image.imread(png)[..., :3]
+    red = np.array(matplotlib.colors.to_rgb(WARNING_COLOR))
+    return int(np.sum(np.all(np.abs(rgb - red) < 0.12, axis=-1)))
+
+
+def png_description(png):
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return image.text.get("Description")
+
+
 def test_fit_writes_outputs(speeches_csv, tmp_path, capsys):
     out_dir = tmp_path / "out"
     code = run_fit(speeches_csv, out_dir, "--speaker-column", "speaker")
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0
+    assert "not to be trusted" not in out + captured.err
     assert "rho_hat = 0." in out
     assert "300 speeches" in out
     assert "vocabulary of 9 words" in out
@@ -118,6 +139,9 @@ def test_fit_writes_outputs(speeches_csv, tmp_path, capsys):
 
     pytest.importorskip("matplotlib")
     assert (out_dir / "stance_distribution.png").stat().st_size > 0
+    # a fit that went well carries no warning in its figure
+    assert warning_pixels(out_dir / "stance_distribution.png") == 0
+    assert png_description(out_dir / "stance_distribution.png") is None
     # the staging folder is gone
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "speakers.csv", "stance_distribution.png", "stances.csv"
@@ -291,3 +315,146 @@ def test_fit_a_speaker_under_both_parties_is_one_line_error(tmp_path, capsys):
     out_dir = tmp_path / "out"
     code = run_fit(csv, out_dir, "--speaker-column", "speaker")
     assert_one_line_error(capsys, code, out_dir, "both parties", frame.loc[0, "speaker"])
+
+
+# ---- options ---------------------------------------------------------------------------
+def test_text_and_party_columns_default_to_text_and_party(speeches_csv, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert main(["fit", str(speeches_csv), "--output-dir", str(out_dir), *FAST]) == 0
+    assert "300 speeches" in capsys.readouterr().out
+    assert (out_dir / "stances.csv").is_file()
+
+
+def test_encoding(tmp_path, capsys):
+    frame = speeches_frame(120)
+    frame["text"] = frame["text"] + " d\u00e9fense r\u00e9forme"
+    path = tmp_path / "speeches.csv"
+    frame.to_csv(path, index=False, encoding="latin-1")
+    out_dir = tmp_path / "out"
+    # read as UTF-8, the accented bytes are invalid: the error names the option
+    code = run_fit(path, out_dir)
+    assert_one_line_error(capsys, code, out_dir, "cannot read", "--encoding")
+    assert run_fit(path, out_dir, "--encoding", "latin-1") == 0
+    assert "vocabulary of 11 words" in capsys.readouterr().out  # 9 + d\u00e9fense, r\u00e9forme
+
+
+def test_unknown_encoding_is_a_usage_error(speeches_csv, capsys):
+    assert main(["fit", str(speeches_csv), "--encoding", "klingon"]) == 2
+    assert "unknown encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_stop_words_removed_unless_kept(tmp_path, capsys):
+    frame = speeches_frame(120)
+    frame["text"] = frame["text"] + " the and of"
+    csv = write_csv(tmp_path, frame)
+    assert run_fit(csv, tmp_path / "a") == 0
+    assert "vocabulary of 9 words" in capsys.readouterr().out
+    assert run_fit(csv, tmp_path / "b", "--keep-stop-words") == 0
+    assert "vocabulary of 12 words" in capsys.readouterr().out
+
+
+def test_help_says_stop_words_are_removed_and_lists_exit_statuses(capsys):
+    assert main(["fit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "English stop words" in text and "removed" in text
+    assert "--keep-stop-words" in text
+    assert "--verbose" in text and "--encoding" in text and "--max-iter" in text
+    assert "(default: text)" in text and "(default: party)" in text
+    for status in ("0 success", "1 the fit failed", "2 bad input", "3 the fit finished"):
+        assert status in text
+
+
+@pytest.mark.parametrize("flag, expected", [([], 0), (["--verbose"], 1)])
+def test_verbose_forces_the_progress_bar(speeches_csv, tmp_path, monkeypatch, capsys,
+                                         flag, expected):
+    # pytest's stderr is not a terminal, so only --verbose turns the bar on
+    from skpolar import PolarizationEstimator
+
+    seen = []
+    original = PolarizationEstimator.fit
+
+    def recording_fit(self, X, y, groups=None):
+        seen.append(self.verbose)
+        return original(self, X, y, groups=groups)
+
+    monkeypatch.setattr(PolarizationEstimator, "fit", recording_fit)
+    assert run_fit(speeches_csv, tmp_path / "out", *flag) == 0
+    assert seen == [expected]
+
+
+def test_max_iter_reaches_the_estimator_and_unconverged_fit_exits_3(
+    speeches_csv, tmp_path, capsys
+):
+    out_dir = tmp_path / "out"
+    code = run_fit(speeches_csv, out_dir, "--max-iter", "2")
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "iterations: 2, converged: no" in captured.out
+    assert "not to be trusted" in captured.out  # on the rho_hat line
+    assert "did not converge in 2 iterations" in captured.err
+    assert "--max-iter" in captured.err and "exit status 3" in captured.err
+    # the outputs are still written, and the figure says what went wrong
+    assert (out_dir / "stances.csv").is_file()
+    pytest.importorskip("matplotlib")
+    png = out_dir / "stance_distribution.png"
+    assert "did not converge" in png_description(png)
+    assert warning_pixels(png) > 500
+
+
+def garbage_frame(n=200, random_state=0):
+    """Random letter strings: nearly every word occurs in one speech only."""
+    rng = np.random.default_rng(random_state)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+    def word():
+        return "".join(rng.choice(letters, rng.integers(3, 8)))
+
+    texts = [" ".join(word() for _ in range(rng.integers(5, 15))) for _ in range(n)]
+    return pd.DataFrame({"text": texts, "party": rng.choice(["D", "R"], n)})
+
+
+def test_degenerate_fit_exits_3_with_a_plain_sentence_and_a_marked_figure(tmp_path,
+                                                                          capsys):
+    # Before: rho_hat 0.999, exit 0, a clean figure and the warning on stderr only.
+    csv = write_csv(tmp_path, garbage_frame())
+    out_dir = tmp_path / "out"
+    code = run_fit(csv, out_dir, "--min-df", "1")
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "not to be trusted" in captured.out
+    err = captured.err
+    assert "The fit is degenerate" in err
+    assert "says nothing about how polarized" in err and "--min-df" in err
+    assert "exit status 3" in err
+    assert "Traceback" not in err
+    assert (out_dir / "stances.csv").is_file()
+    pytest.importorskip("matplotlib")
+    png = out_dir / "stance_distribution.png"
+    assert "The fit is degenerate" in png_description(png)
+    assert warning_pixels(png) > 500
+
+
+# ---- input errors come before torch ------------------------------------------------------
+@pytest.mark.parametrize("case", ["missing column", "one party", "bad encoding",
+                                  "empty vocabulary"])
+def test_input_errors_do_not_import_torch(tmp_path, case):
+    frame = speeches_frame(40)
+    if case == "missing column":
+        frame = frame.rename(columns={"party": "affiliation"})
+    elif case == "one party":
+        frame["party"] = "D"
+    elif case == "bad encoding":
+        frame["text"] = frame["text"] + " r\u00e9forme"
+    else:
+        frame["text"] = "the and of"
+    path = tmp_path / "speeches.csv"
+    frame.to_csv(path, index=False, encoding="latin-1" if case == "bad encoding" else "utf-8")
+    code = (
+        "import sys; from skpolar.cli import main; "
+        f"code = main(['fit', {str(path)!r}]); "
+        "sys.exit(10 if 'torch' in sys.modules else code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("skpolar: error: ")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skpolar import make_polarized_speech
-from skpolar.datasets import pole_vocabularies, two_ten_shape
+from skpolar.datasets import load_senate_speeches, pole_vocabularies, two_ten_shape
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.6, 0.7, 0.8, 0.9])
@@ -107,3 +107,137 @@ def test_invalid_parameters_name_the_parameter(kwargs, name):
     params = {"n_samples": 10, **kwargs}
     with pytest.raises(ValueError, match=name):
         make_polarized_speech(**params)
+
+
+# ---- the bundled 114th-Senate corpus --------------------------------------------------
+@pytest.fixture(scope="module")
+def senate():
+    return load_senate_speeches()
+
+
+def test_senate_corpus_shape_and_labels(senate):
+    import scipy.sparse as sp
+
+    assert sp.issparse(senate.data) and senate.data.format == "csr"
+    assert senate.data.shape == (19_009, 14_503)
+    assert senate.data.nnz == 1_854_729
+    assert len(senate.target) == len(senate.author) == 19_009
+    assert len(senate.feature_names) == 14_503
+    assert len(set(senate.feature_names)) == 14_503
+    assert len(np.unique(senate.author)) == 99
+    assert set(senate.target) == {"D", "R", "I"}
+    assert senate.target_names.tolist() == ["D", "I", "R"]
+    assert np.isin(senate.target, ["D", "R"]).sum() == 18_686
+    # every speech has words and every count is a whole number
+    assert (senate.data.getnnz(axis=1) > 0).all()
+    np.testing.assert_array_equal(senate.data.data, np.round(senate.data.data))
+    assert senate.frame is None
+
+
+def test_senate_speaker_has_one_party(senate):
+    parties = {}
+    for name, party in zip(senate.author, senate.target, strict=True):
+        parties.setdefault(name, set()).add(party)
+    assert all(len(p) == 1 for p in parties.values())
+    assert parties["Bernard Sanders"] == {"I"} and parties["Mitch Mcconnell"] == {"R"}
+
+
+def test_senate_descr_carries_the_attribution_and_licence(senate):
+    assert "Vafa" in senate.DESCR and "MIT" in senate.DESCR
+    from importlib import resources
+
+    licence = (resources.files("skpolar") / "data" / "senate_speeches_114" / "LICENSE")
+    assert "Keyon Vafa, Suresh Naidu, David M Blei" in licence.read_text()
+
+
+def test_senate_as_frame(senate):
+    import pandas as pd
+
+    bunch = load_senate_speeches(as_frame=True)
+    assert isinstance(bunch.frame, pd.DataFrame)
+    assert list(bunch.frame.columns) == ["author", "party"]
+    assert bunch.frame.shape == (19_009, 2)
+    assert isinstance(bunch.target, pd.Series) and bunch.target.name == "party"
+    assert isinstance(bunch.author, pd.Series) and bunch.author.name == "author"
+    np.testing.assert_array_equal(bunch.target.to_numpy(), senate.target)
+    np.testing.assert_array_equal(bunch.author.to_numpy(), senate.author)
+    # the counts stay sparse: dense they would not fit a small machine
+    assert bunch.data.format == "csr" and (bunch.data != senate.data).nnz == 0
+
+
+def test_senate_return_X_y(senate):
+    X, y = load_senate_speeches(return_X_y=True)
+    assert (X != senate.data).nnz == 0
+    np.testing.assert_array_equal(y, senate.target)
+
+
+def test_senate_data_home_override(tmp_path, senate):
+    from importlib import resources
+
+    import scipy.sparse as sp
+
+    # a two-speech corpus laid out like the real one
+    folder = tmp_path / "senate-speeches-114"
+    folder.mkdir()
+    sp.save_npz(folder / "counts.npz", sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]])))
+    np.save(folder / "author_indices.npy", np.array([1, 0]))
+    (folder / "author_map.txt").write_text("Ann Lee (D)\nBo Ray (R)\n")
+    (folder / "vocabulary.txt").write_text("tax\nwar\nfarm\n")
+    small = load_senate_speeches(data_home=tmp_path)
+    assert small.data.shape == (2, 3)
+    assert small.author.tolist() == ["Bo Ray", "Ann Lee"]
+    assert small.target.tolist() == ["R", "D"]
+    assert small.feature_names.tolist() == ["tax", "war", "farm"]
+    with pytest.raises(FileNotFoundError, match="senate-speeches-114"):
+        load_senate_speeches(data_home=tmp_path / "elsewhere")
+    # the packaged copy is the default, whatever the working directory
+    assert (resources.files("skpolar") / "data" / "senate_speeches_114" / "counts.npz").is_file()
+
+
+def test_senate_loads_without_shared_folder(tmp_path):
+    # a newcomer's machine: no corpus beside the checkout, run from any folder
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    code = ("from skpolar.datasets import load_senate_speeches; "
+            "print(load_senate_speeches().data.shape)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(19009, 14503)"
+
+
+def test_wheel_ships_the_senate_corpus(tmp_path):
+    # a non-editable install gets only what the wheel holds, so build one (from a
+    # copy: pip builds in the source tree and would leave build/ behind)
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    shutil.copytree(root / "skpolar", source / "skpolar",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+         "--wheel-dir", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("skpolar-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = root / "skpolar" / "data" / "senate_speeches_114"
+    expected = {f"skpolar/data/senate_speeches_114/{p.name}" for p in data.iterdir()}
+    assert {"counts.npz", "author_indices.npy", "author_map.txt", "vocabulary.txt",
+            "LICENSE", "README.rst"} <= {p.name for p in data.iterdir()}
+    assert expected <= names, sorted(expected - names)

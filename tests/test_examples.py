@@ -1,8 +1,8 @@
 """Every gallery example in examples/ runs to the end, off-screen.
 
 Each script runs in its own interpreter (as sphinx-gallery would run it), with
-matplotlib's Agg backend and a time limit. The Senate example needs the real
-corpus and is skipped when it is absent.
+matplotlib's Agg backend and a time limit. The Senate example reads the corpus
+that ships with skpolar, so it runs everywhere.
 """
 
 import os
@@ -14,20 +14,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from skpolar.datasets import find_senate_speeches  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
-# The corpus is documented to live in shared/data beside the checkout.
-SHARED_DATA = ROOT.parent / "shared" / "data"
 TIMEOUT = 240
-
-
-def _senate_home():
-    for home in (os.environ.get("SKPOLAR_DATA"), SHARED_DATA):
-        if home is not None and find_senate_speeches(home) is not None:
-            return str(home)
-    return None
 
 
 def test_examples_found():
@@ -43,11 +32,6 @@ def test_examples_found():
 def test_example_runs(script):
     env = dict(os.environ, MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    if script.name == "plot_senate.py":
-        home = _senate_home()
-        if home is None:
-            pytest.skip("the senate-speeches-114 corpus is not available")
-        env["SKPOLAR_DATA"] = home
     code = f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
     result = subprocess.run(
         [sys.executable, "-c", code],

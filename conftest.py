@@ -1,0 +1,16 @@
+"""pytest set-up shared by tests/ and the doctests in skpolar/.
+
+torch runs its kernels on an OpenMP thread pool whose idle threads spin, burning
+a core while they wait for work. On a 2-core machine that is also running
+something else (another test process, a benchmark) the spinning threads fight
+the real work for the cores: under the same load, one EM profile test took
+146 s with spinning threads and 19 s with sleeping ones, and the whole suite
+5 min 36 s against 2 min 26 s (issue 13 saw 12-16 minutes). Sleeping idle
+threads cost next to nothing when the machine is quiet. libgomp reads the policy when torch loads it, so it
+is set here, before any test imports torch; subprocesses (the examples, the
+command line) inherit it. An explicit setting in the environment wins.
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
