@@ -458,3 +458,17 @@ def test_input_errors_do_not_import_torch(tmp_path, case):
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("skpolar: error: ")
+
+
+def test_senate_fits_the_bundled_corpus(tmp_path, capsys):
+    out_dir = tmp_path / "senate"
+    code = main(["senate", "--output-dir", str(out_dir), "--interval", "none",
+                 "--grid-size", "40"])
+    out = capsys.readouterr().out
+    assert code in (0, 3), out  # 3: a warning about the fit, outputs still written
+    assert "18,686 speeches by 97 Democrats and Republicans" in out
+    speakers = pd.read_csv(out_dir / "speakers.csv")
+    assert len(speakers) == 97 and set(speakers["party"]) == {"D", "R"}
+    assert speakers["n_speeches"].sum() == 18686
+    stances = pd.read_csv(out_dir / "stances.csv")
+    assert len(stances) == 18686 and "stance_words_only" in stances
