@@ -335,20 +335,8 @@ def _run_senate(args):
         interval=None if args.interval == "none" else args.interval,
         random_state=args.random_state,
     )
-    fitted = _fit(est, X, parties, verbose=args.verbose, groups=senators)
-    if fitted is None:
-        return EXIT_FIT_FAILED
-    est, seconds, problems = fitted
-    print(f"stance < 0: {est.classes_[0]}, stance >= 0: {est.classes_[1]}")
-    print(f"rho_hat = {_format_rho(est, problems)}")
-    _print_diagnostics(est, seconds)
     frame = pd.DataFrame(index=pd.RangeIndex(X.shape[0]))
-    speakers = corpus.author[keep]
-    outputs = _outputs(est, X, parties, frame, speakers)
-    written = _write_outputs(outputs, args.output_dir, est, X, parties, problems, senators)
-    for path in written:
-        print(f"wrote {path}")
-    return _report_problems(problems)
+    return _fit_and_write(est, X, parties, frame, corpus.author[keep], senators, args)
 
 
 # ---- fit ---------------------------------------------------------------------------
@@ -438,7 +426,12 @@ def _run_fit(args):
     )
     if args.max_iter is not None:
         est.set_params(max_iter=args.max_iter)
-    fitted = _fit(est, X, parties, verbose=args.verbose, groups=speakers)
+    return _fit_and_write(est, X, parties, frame, speakers, speakers, args)
+
+
+def _fit_and_write(est, X, parties, frame, speakers, groups, args):
+    """Fit (one stance per group when ``groups`` is given), report, write the outputs."""
+    fitted = _fit(est, X, parties, verbose=args.verbose, groups=groups)
     if fitted is None:
         return EXIT_FIT_FAILED
     est, seconds, problems = fitted
@@ -446,9 +439,8 @@ def _run_fit(args):
     print(f"stance < 0: {left}, stance >= 0: {right}")
     print(f"rho_hat = {_format_rho(est, problems)}")
     _print_diagnostics(est, seconds)
-
     outputs = _outputs(est, X, parties, frame, speakers)
-    written = _write_outputs(outputs, args.output_dir, est, X, parties, problems, speakers)
+    written = _write_outputs(outputs, args.output_dir, est, X, parties, problems, groups)
     for path in written:
         print(f"wrote {path}")
     return _report_problems(problems)
