@@ -159,7 +159,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         parameters, as the notebook does.
     interval : {"profile", "bootstrap"} or None, default="profile"
         How ``rho_ci_`` is computed: profile likelihood, a bootstrap over
-        speeches (``n_bootstrap`` refits on ``n_jobs`` workers), or not at all.
+        speeches (``n_bootstrap`` refits on ``n_jobs`` workers; the 2.5 and
+        97.5 percentiles of the refitted ``rho``, widened to hold the
+        estimate when they both fall on one side of it), or not at all. The
+        interval always contains ``rho_``.
     n_bootstrap : int, default=200
         Bootstrap replicates for ``interval="bootstrap"``.
     bias_correction : {"bootstrap"} or None, default=None
@@ -459,6 +462,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             loss_curve_=list(info["loss_curve"]),
         )
         state.update(self._model_attributes(params))
+        # rho_ is max(a, b) / (a + b), the interval's searches use rho_of: the
+        # two may differ in the last bit
+        ci = state["rho_ci_"]
+        if np.all(np.isfinite(ci)):
+            state["rho_ci_"] = np.array([min(ci[0], state["rho_"]), max(ci[1], state["rho_"])])
         if self.bias_correction == "bootstrap":
             state.update(self._corrected(rows, params, state))
         else:
@@ -779,7 +787,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         elif self.interval == "bootstrap":
             replicates = self._bootstrap(rows, params)
             out["rho_bootstrap_"] = replicates
-            out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
+            low, high = np.percentile(replicates, [2.5, 97.5])
+            # replicates of a corpus at the edge of [0.5, 1) can all fall on
+            # one side of the estimate; the interval still holds it
+            rho = rho_of(params)
+            out["rho_ci_"] = np.array([min(low, rho), max(high, rho)])
             out["rho_se_"] = float(np.std(replicates, ddof=1))
         elif len(problem.pack(params)) <= _HESSIAN_MAX_PARAMS:
             out["rho_se_"] = wald_se(problem, params)

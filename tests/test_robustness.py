@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import skpolar.estimator
 from skpolar import PolarizationEstimator, make_polarized_speech
@@ -56,3 +57,70 @@ def test_integer_rows_collapse_as_the_general_rule_does(with_side):
     np.testing.assert_array_equal(fast[3], inverse.reshape(-1))
     assert fast[2].sum() == 5000
     assert collapse_duplicates(X + 0.5, side, integers_only=True) is None
+
+
+# ---- item 3: the interval holds the estimate ----------------------------------------
+# corpora at the edge of [0.5, 1) collapse the stance distribution, as warned
+_DEGENERATE_OK = pytest.mark.filterwarnings("ignore::skpolar.DegenerateFitWarning")
+
+
+def _holds(est):
+    low, high = est.rho_ci_
+    return bool(low <= est.rho_ <= high)
+
+
+@_DEGENERATE_OK
+def test_interval_reaches_the_largest_rho_the_bounds_allow():
+    # two speeches that separate the parties perfectly: rho_hat = 1 - 1e-6,
+    # beyond the profile's old limit of 1 - 1e-4
+    est = PolarizationEstimator().fit([[0, 0, 0], [0, 0, 1]], [0, 1])
+    assert est.rho_ > 1 - 1e-5
+    assert _holds(est)
+    X, y = make_polarized_speech(2000, rho=0.999, random_state=0)
+    assert _holds(PolarizationEstimator(grid_size=30).fit(X, y))
+
+
+@_DEGENERATE_OK
+def test_loglinear_interval_holds_its_estimate_on_a_wide_vocabulary():
+    X, y = make_polarized_speech(50, n_features=2000, random_state=0)
+    assert _holds(PolarizationEstimator(emission="loglinear", grid_size=30).fit(X, y))
+
+
+def test_bootstrap_interval_is_widened_to_hold_the_estimate(speeches, monkeypatch):
+    X, y = speeches
+    # replicates that all fall below the estimate, as at the edge of [0.5, 1)
+    monkeypatch.setattr(PolarizationEstimator, "_bootstrap",
+                        lambda self, rows, params: np.array([0.55, 0.56, 0.57]))
+    est = PolarizationEstimator(grid_size=20, interval="bootstrap").fit(X, y)
+    assert _holds(est)
+    assert est.rho_ci_[0] == np.percentile([0.55, 0.56, 0.57], 2.5)
+
+
+@_DEGENERATE_OK
+def test_bias_corrected_interval_holds_the_corrected_estimate():
+    X, y = make_polarized_speech(300, rho=0.999, random_state=0)
+    est = PolarizationEstimator(grid_size=20, bias_correction="bootstrap", n_bias_draws=3,
+                                random_state=0).fit(X, y)
+    assert _holds(est)
+    low, high = est.rho_mle_ci_
+    assert low <= est.rho_mle_ <= high
+
+
+# ---- item 11: the documented bounds on a and b --------------------------------------
+@_DEGENERATE_OK
+@pytest.mark.parametrize("solver, max_iter", [("em", 1), ("em", 2), ("lbfgs", 1)])
+def test_shapes_stay_in_their_documented_box(speeches, solver, max_iter):
+    # a one-iteration EM fit took a profile point's b = 0.0004 as its estimate
+    X, y = speeches
+    est = PolarizationEstimator(solver=solver, max_iter=max_iter, grid_size=30)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    for shape in (est.alpha_, est.beta_):
+        assert 0.01 * (1 - 1e-12) <= shape <= 1e4 * (1 + 1e-12)
+    assert _holds(est)
+
+
+def test_y_holding_none_is_a_clear_error(speeches):
+    X, _ = speeches
+    with pytest.raises(ValueError, match="holds None"):
+        PolarizationEstimator().fit(X[:4], [0, None, 1, 0])
