@@ -21,6 +21,7 @@ from .objective import LOG_SHAPE_BOUNDS, Problem
 from .quadrature import QUADRATURE_RULES, stance_grid
 from .solvers import (
     MinibatchSolver,
+    diverges,
     leave_saddle,
     minimize_em,
     minimize_lbfgs,
@@ -427,7 +428,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         generator = self._torch_generator()
         problem = self._problem(rows)
         params = self._initial_params(rows, generator)
-        state = {"_generator": generator}
+        state = {}
         # no total: a fit stops when it converges, usually long before max_iter
         with progress(self.verbose, "fit") as callback:
             if self.solver in _MINIBATCH_SOLVERS:
@@ -438,12 +439,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     n_iter_no_change=self.n_iter_no_change, generator=generator,
                     callback=callback,
                 )
-                state["_solver_state"] = info["solver_state"]
+                state["_solver_state"] = info["solver_state"].get_state()
             else:
                 params, info = self._minimize(problem, params, callback)
                 params, info = leave_saddle(problem, params, info, minimize=self._minimize)
         if not info["converged"]:
             warn_unconverged(info, self.max_iter)
+        # numpy, not the torch.Generator: persistence formats that load only
+        # known types (skops.io) keep it, and a later partial_fit continues it
+        state["_generator_state"] = generator.get_state().numpy().copy()
         params = _oriented(params, self.pi)
         uncertainty = self._uncertainty(rows, params, info["loss"])
         better = uncertainty.pop("better", None)
@@ -557,6 +561,16 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         -------
         self : PolarizationEstimator
 
+        Raises
+        ------
+        ValueError
+            When the call's steps diverge: they leave the batch's loss more than
+            ``max(|loss|, 1)`` above where it started, or not finite (lower
+            ``learning_rate``); when ``classes`` or a setting of the model
+            (``emission``, ``grid_size``, ``quadrature``, ``l2_penalty``,
+            ``solver``) differs from the first call's; or after a fit by
+            :meth:`fit`. The estimator is then left as it was.
+
         Examples
         --------
         >>> import numpy as np
@@ -613,7 +627,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
 
     def _partial_fit(self, X, side, first):
-        generator = self._torch_generator() if first else self._generator
+        generator = self._torch_generator() if first else _generator_from(self._generator_state)
         rows = Rows.of(X, side)
         problem = self._problem(rows)
         if first:
@@ -621,12 +635,27 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             solver_state = MinibatchSolver(self.solver, self.learning_rate)
             n_iter, curve = 0, []
         else:
-            params, solver_state = self._params, self._solver_state
+            # a copy: a call that fails leaves the stored state as it was
+            params = self._params
+            solver_state = MinibatchSolver.from_state(self._solver_state)
             solver_state.learning_rate = self.learning_rate
             n_iter, curve = self.n_iter_, list(self.loss_curve_)
         params, loss = run_epoch(problem, params, solver_state, rows, self.batch_size, generator)
+        # Steps too long for the curvature make the batch's own loss worse, and
+        # the next call's worse still: stop at the first (one more pass over
+        # the batch, without gradient). Losses of different batches are not
+        # comparable (speech lengths differ), so each batch is its own yardstick.
+        finite = all(np.all(np.isfinite(v)) for v in params.values())
+        after = problem.value(params) if finite else np.inf
+        if not np.isfinite(loss) or diverges(after, loss):
+            raise ValueError(
+                f"partial_fit diverged: its steps took this batch's loss from {loss:.6g} to "
+                f"{after:.6g} per speech. The estimator is left as it was before the call; "
+                "lower learning_rate."
+            )
         state = {
-            "_generator": generator, "_solver_state": solver_state,
+            "_generator_state": generator.get_state().numpy().copy(),
+            "_solver_state": solver_state.get_state(),
             "n_iter_": n_iter + 1, "loss_curve_": curve + [loss], "converged_": False,
             "rho_se_": np.nan, "rho_ci_": np.full(2, np.nan),
             "n_speakers_": (0 if first else self.n_speakers_) + X.shape[0],
@@ -1213,6 +1242,13 @@ def _rollback_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+def _generator_from(state):
+    """A torch generator continuing from a state kept as a numpy array."""
+    generator = torch.Generator()
+    generator.set_state(torch.from_numpy(np.array(state, dtype=np.uint8, copy=True)))
+    return generator
 
 
 def _unique_labels(y):

@@ -407,6 +407,9 @@ def posterior_summaries(chunks, emission, prepared, log_weight, u, n_rows, level
     for chunk in chunks:
         rows, log_post = log_marginal_rows(chunk, emission, prepared, log_weight)
         post = log_post.exp()
+        # logsumexp of terms beyond 1e16 loses log(ties) to rounding and the
+        # posterior then sums to the number of ties: keep it a distribution
+        post /= post.sum(dim=1, keepdim=True)
         at = u[chunk.nodes]
         mean = post @ at
         out["loglik"][chunk.rows] = rows.cpu().numpy()

@@ -208,6 +208,19 @@ class Problem:
             sums = accumulate(chunks, self.emission, prepared, log_w, self.u)
         return sums, prepared
 
+    def value(self, params):
+        """Mean penalized negative log likelihood per speech at ``params`` (no gradient)."""
+        with torch.no_grad():
+            tparams = {k: torch.as_tensor(np.asarray(params[k]), dtype=self.dtype,
+                                          device=self.device)
+                       for k in self.prior_names + tuple(self.emission.param_names)}
+            log_w = self.log_weights(tparams)
+            prepared = self.emission.prepare(tparams, self.u)
+            loglik, _, _ = accumulate(self.chunks, self.emission, prepared, log_w, self.u,
+                                      stats=False)
+            penalty = float(torch.as_tensor(self.emission.penalty(tparams)))
+        return -(loglik - penalty) / self.n_total
+
     def value_and_grad(self, vector, shapes, chunks=None, scale=1.0):
         """Mean penalized negative log likelihood and its gradient, as numpy.
 

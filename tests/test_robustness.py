@@ -1,8 +1,12 @@
 """Failed calls, diverging fits, intervals and inference on the fitted settings (issue 14)."""
 
+import copy
+
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
 
 import skpolar.estimator
 from skpolar import PolarizationEstimator, make_polarized_speech
@@ -124,3 +128,67 @@ def test_y_holding_none_is_a_clear_error(speeches):
     X, _ = speeches
     with pytest.raises(ValueError, match="holds None"):
         PolarizationEstimator().fit(X[:4], [0, None, 1, 0])
+
+
+# ---- helpers: the whole state of an estimator, compared bitwise ----------------------
+def _snapshot(est):
+    return copy.deepcopy(vars(est))
+
+
+def _assert_same(a, b, where="estimator"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys differ"
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, z) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, z, f"{where}[{i}]")
+    elif isinstance(a, (np.ndarray, np.generic)):
+        np.testing.assert_array_equal(a, b, err_msg=where, strict=True)
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _fitted_state(est):
+    """Everything but the constructor parameters (which set_params changes)."""
+    params = est.get_params(deep=False)
+    return {k: v for k, v in _snapshot(est).items() if k not in params}
+
+
+# ---- item 1: a diverging fit stops, warns and never claims convergence ---------------
+@pytest.mark.filterwarnings("ignore::skpolar.DegenerateFitWarning")
+@pytest.mark.parametrize("emission, learning_rate", [("loglinear", 1e6), ("two_pole", 10.0)])
+def test_diverging_minibatch_fit_stops_and_says_so(speeches, emission, learning_rate):
+    X, y = speeches
+    est = PolarizationEstimator(emission=emission, solver="sgd", learning_rate=learning_rate,
+                                max_iter=50, grid_size=20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        est.fit(X, y)
+    # it reported converged_=True, stances below -4, log p(x) up to +3e26, a
+    # reversed interval and rho_se_ < 0
+    assert not est.converged_
+    assert len(est.loss_curve_) < 50
+    assert np.all(np.abs(est.transform(X)) <= 1)
+    assert np.all(est.score_samples(X) <= 0)
+    assert _holds(est) and est.rho_se_ >= 0
+    for name in ("alpha_", "beta_", "pi_", "rho_", "W_"):
+        assert np.all(np.isfinite(getattr(est, name)))
+
+
+def test_diverging_partial_fit_raises_and_leaves_the_estimator_as_it_was(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(emission="loglinear", solver="sgd", learning_rate=0.1,
+                                grid_size=20, random_state=0)
+    est.partial_fit(X[:150], y[:150])
+    before = _fitted_state(est)
+    est.set_params(learning_rate=1e6)
+    with pytest.raises(ValueError, match="diverged"):
+        est.partial_fit(X[150:], y[150:])
+    _assert_same(before, _fitted_state(est))
+    fresh = PolarizationEstimator(emission="loglinear", solver="sgd", learning_rate=1e6)
+    with pytest.raises(ValueError, match="diverged"):
+        fresh.partial_fit(X, y)
+    _assert_same(_snapshot(fresh), _snapshot(fresh.__class__(**fresh.get_params())))
