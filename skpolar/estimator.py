@@ -704,10 +704,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return torch.Generator().manual_seed(int(seed))
 
     def _device(self):
-        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} was asked for but CUDA is not available.")
         try:
             device = torch.device(self.device)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} was asked for but CUDA is not available.")
+        try:
             torch.zeros(1, device=device)
         except (RuntimeError, AssertionError, TypeError, ValueError) as exc:
             raise ValueError(f"device={self.device!r} cannot hold tensors here: {exc}") from None

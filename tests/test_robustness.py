@@ -192,3 +192,146 @@ def test_diverging_partial_fit_raises_and_leaves_the_estimator_as_it_was(speeche
     with pytest.raises(ValueError, match="diverged"):
         fresh.partial_fit(X, y)
     _assert_same(_snapshot(fresh), _snapshot(fresh.__class__(**fresh.get_params())))
+
+
+# ---- item 2: a failed call never corrupts a fit --------------------------------------
+@pytest.fixture(scope="module")
+def fitted_state(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(grid_size=20).fit(X, y)
+    return est, _fitted_state(est)
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"solver": "em", "emission": "loglinear"}, "solver='em' needs emission='two_pole'"),
+    ({"device": "meta"}, "device='meta'"),
+    ({"device": "no-such-device"}, "not a torch device"),
+    ({"interval": "bootstrap", "n_jobs": 0}, "n_jobs=0"),
+    ({"bias_correction": "bootstrap", "n_jobs": 0}, "n_jobs=0"),
+])
+def test_a_failed_refit_leaves_the_fit_bitwise_unchanged(fitted_state, settings, match,
+                                                          monkeypatch):
+    X, y = make_polarized_speech(300, n_features=30, random_state=0)
+    est, state = fitted_state
+    est = copy.deepcopy(est)
+    # impossible settings fail before any work: n_jobs=0 failed only after the
+    # whole fit, having overwritten rho_ (0.78 -> 0.62)
+    monkeypatch.setattr(PolarizationEstimator, "_fit", _must_not_run)
+    est.set_params(**settings)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    _assert_same(state, _fitted_state(est))
+    est.set_params(**PolarizationEstimator(grid_size=20).get_params())
+    monkeypatch.undo()
+    assert est.transform(make_polarized_speech(5, random_state=1)[0]).shape == (5, 1)
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the fit ran although its settings were impossible")
+
+
+def test_an_error_deep_in_a_refit_restores_the_fit(fitted_state, monkeypatch):
+    est, state = fitted_state
+    est = copy.deepcopy(est)
+    X, y = make_polarized_speech(200, n_features=30, random_state=1)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(PolarizationEstimator, "_uncertainty", fail)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        est.fit(X, y)
+    _assert_same(state, _fitted_state(est))
+
+
+def test_a_failed_first_fit_leaves_an_unfitted_estimator(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(device="meta")
+    with pytest.raises(ValueError, match="meta"):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    _assert_same(_snapshot(PolarizationEstimator(device="meta")), _snapshot(est))
+
+
+# ---- item 7: partial_fit continues the model it started, or says why not --------------
+@pytest.fixture
+def stream(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(solver="adam", learning_rate=0.05, grid_size=10,
+                                random_state=0).partial_fit(X[:150], y[:150])
+    return est, _fitted_state(est)
+
+
+@pytest.mark.parametrize("settings, classes, error, match", [
+    ({}, [0, 5], ValueError, "differs from classes_"),
+    ({"learning_rate": -5}, None, InvalidParameterError, "learning_rate"),
+    ({"emission": "loglinear"}, None, ValueError, "emission changed"),
+    ({"grid_size": 20}, None, ValueError, "grid_size changed"),
+    ({"quadrature": "density"}, None, ValueError, "quadrature changed"),
+    ({"l2_penalty": 2.0}, None, ValueError, "l2_penalty changed"),
+    ({"solver": "sgd"}, None, ValueError, "solver changed"),
+])
+def test_partial_fit_refuses_a_different_model(speeches, stream, settings, classes, error,
+                                               match):
+    X, y = speeches
+    est, state = stream
+    est.set_params(**settings)
+    with pytest.raises(error, match=match):
+        est.partial_fit(X[150:], y[150:], classes=classes)
+    _assert_same(state, _fitted_state(est))
+
+
+def test_partial_fit_takes_a_new_learning_rate(speeches, stream):
+    X, y = speeches
+    est, _ = stream
+    est.set_params(learning_rate=0.02).partial_fit(X[150:], y[150:], classes=[1, 0])
+    assert est._solver_state["learning_rate"] == 0.02 and est.n_iter_ == 2
+
+
+def test_partial_fit_after_a_full_batch_fit_is_a_clear_error(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(grid_size=10, interval=None).fit(X, y)
+    state = _fitted_state(est)
+    est.set_params(solver="adam")
+    # raised AttributeError: _solver_state
+    with pytest.raises(ValueError, match="solver changed|fitted with"):
+        est.partial_fit(X, y)
+    _assert_same(state, _fitted_state(est))
+
+
+# ---- item 9: no stale state; inference uses the fitted settings -----------------------
+def test_a_refit_drops_what_the_previous_fit_left(speeches):
+    X, y = speeches
+    est = PolarizationEstimator(grid_size=10, interval="bootstrap", n_bootstrap=3,
+                                random_state=0).fit(X, y)
+    assert hasattr(est, "theta_") and hasattr(est, "rho_bootstrap_")
+    est.set_params(emission="loglinear", interval=None).fit(X, y)
+    assert not hasattr(est, "theta_") and not hasattr(est, "rho_bootstrap_")
+    assert hasattr(est, "intercept_")
+    est.set_params(emission="two_pole", bias_correction="bootstrap", n_bias_draws=2).fit(X, y)
+    assert not hasattr(est, "intercept_") and hasattr(est, "rho_bias_replicates_")
+    est.set_params(bias_correction=None).fit(X, y)
+    assert not hasattr(est, "rho_bias_replicates_")
+    est.set_params(solver="adam", max_iter=2)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    assert "_solver_state" in vars(est)
+    est.set_params(solver="auto", max_iter=500).fit(X, y)
+    assert "_solver_state" not in vars(est)
+
+
+@pytest.mark.parametrize("settings", [
+    {"grid_size": 50}, {"quadrature": "density"}, {"emission": "loglinear"},
+    {"l2_penalty": 9.0}, {"pi": 0.3},
+])
+def test_inference_uses_the_fitted_settings(speeches, settings):
+    X, y = speeches
+    est = PolarizationEstimator(grid_size=10, interval=None).fit(X, y)
+    before = (est.transform(X), est.predict_proba(X), est.score_samples(X, y))
+    est.set_params(**settings)
+    after = (est.transform(X), est.predict_proba(X), est.score_samples(X, y))
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
