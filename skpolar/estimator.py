@@ -157,7 +157,12 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         ``"auto"`` starts at ``a = 3, b = 1`` (off the ``a = b`` saddle) with
         the emission taken from the parties' word frequencies; ``"random"``
         draws ``log a ~ N(2, 1)``, ``log b ~ N(0, 1)`` and random emission
-        parameters, as the notebook does.
+        parameters, as the notebook does. A random start can stop in a worse
+        local optimum, so the full-batch solvers (``"em"``, ``"lbfgs"``) also
+        fit from the ``"auto"`` start and keep the better of the two: a
+        random start can only improve on ``"auto"``, never do worse. The
+        minibatch solvers fit from the random start alone, as the notebook
+        does, and reach at best a local optimum.
     interval : {"profile", "bootstrap"} or None, default="profile"
         How ``rho_ci_`` is computed: profile likelihood, a bootstrap over
         speeches (``n_bootstrap`` refits on ``n_jobs`` workers; the 2.5 and
@@ -443,6 +448,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             else:
                 params, info = self._minimize(problem, params, callback)
                 params, info = leave_saddle(problem, params, info, minimize=self._minimize)
+                if self.init == "random":
+                    params, info = self._better_of_default_start(problem, rows, params, info,
+                                                                 callback)
         if not info["converged"]:
             warn_unconverged(info, self.max_iter)
         # numpy, not the torch.Generator: persistence formats that load only
@@ -476,6 +484,26 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         else:
             state.update(rho_mle_=state["rho_"], rho_bias_=0.0, rho_mle_ci_=state["rho_ci_"])
         return state
+
+    def _better_of_default_start(self, problem, rows, params, info, callback):
+        """The better of a random start's optimum and the default start's.
+
+        A random start can stop in a worse local optimum (a pole probability
+        driven to zero, or one U-shaped component): seeds 0 and 1 on 300
+        speeches stopped 0.17 and 0.007 nats per speech below the default
+        start, claiming convergence, with intervals that excluded the better
+        optimum. The iterations of both fits count in ``n_iter_``.
+        """
+        start = self._initial_params(rows, None, init="auto")
+        other, other_info = self._minimize(problem, start, callback)
+        other, other_info = leave_saddle(problem, other, other_info, minimize=self._minimize)
+        if other_info["loss"] < info["loss"]:
+            params, info, first = other, other_info, info
+        else:
+            first = other_info
+        # the curve ends with the kept fit's loss
+        return params, dict(info, n_iter=first["n_iter"] + info["n_iter"],
+                            loss_curve=list(first["loss_curve"]) + list(info["loss_curve"]))
 
     def _corrected(self, rows, params, state):
         """rho and its interval corrected by a parametric bootstrap of the bias.
@@ -735,10 +763,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             prior_counts = self.vocabulary_prior * totals / max(totals.sum(), 1e-300)
         return make_emission(self.emission, self.l2_penalty, prior_counts)
 
-    def _initial_params(self, rows, generator):
+    def _initial_params(self, rows, generator, init=None):
         emission = self._emission()
         X, side = rows.X, rows.side
-        if self.init == "random":
+        if (self.init if init is None else init) == "random":
             params = {
                 "log_a": 2.0 + torch.randn((), generator=generator, dtype=torch.float64),
                 "log_b": torch.randn((), generator=generator, dtype=torch.float64),
