@@ -191,6 +191,14 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
     x1, loss = em_map(x)
     while n_steps < max_iter:
         x2, loss1 = em_map(x1)
+        if n_steps >= max_iter:
+            # no E-step left to try an extrapolation (one more overran
+            # max_iter): take the plain EM step, whose loss is now known
+            x, x1, loss = x1, x2, loss1
+            curve.append(loss)
+            if callback is not None:
+                callback(loss)
+            break
         r, v = x1 - x, x2 - 2 * x1 + x
         # coordinates at a bound or a floor move by clipping, not by a trend
         free = (x > lo) & (x < hi) & (x2 > lo) & (x2 < hi)
@@ -209,6 +217,9 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
             if next_loss <= loss1 or step >= -1.0 or n_steps >= max_iter:
                 break
             step = (step - 1.0) / 2.0 if step < -1.5 else -1.0
+        if next_loss > loss1 and n_steps >= max_iter:
+            # the budget ran out before a try beat the EM point x1: keep x1
+            candidate, next_x1, next_loss = x1, x2, loss1
         previous_loss = loss
         if can_stretch:
             rates.append(_stretch_rate(emission, problem, shapes, x, candidate))

@@ -350,3 +350,45 @@ def test_random_start_keeps_the_better_optimum(speeches, seed):
     low, high = rand.rho_ci_
     assert low <= auto.rho_ <= high
     assert -rand.score(X, y) == pytest.approx(rand.loss_curve_[-1], rel=1e-9)
+
+
+# ---- item 6: small fits end within max_iter, in seconds -----------------------------
+@pytest.fixture(scope="module")
+def one_word_speeches():
+    return make_polarized_speech(300, n_features=200, speech_len=1, random_state=0)
+
+
+def test_em_never_runs_more_e_steps_than_max_iter(one_word_speeches):
+    # the fit of 300 one-word speeches over 200 terms reported 501 iterations
+    # for max_iter=500: a cycle's second E-step overran the budget
+    from skpolar.solvers import minimize_em
+
+    X, y = one_word_speeches
+    est = PolarizationEstimator(grid_size=20)
+    est.classes_ = np.array([0, 1])
+    est.n_features_in_ = X.shape[1]
+    rows = est._fit_rows(X.astype(float), y, None)[0]
+    problem, start = est._problem(rows), est._initial_params(rows, None)
+    for max_iter in (1, 2, 3, 4, 7, 30):
+        _, info = minimize_em(problem, start, max_iter=max_iter, tol=1e-8)
+        assert info["n_iter"] <= max_iter
+        assert np.all(np.diff(info["loss_curve"]) <= 1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_small_fits_take_seconds(one_word_speeches, speeches):
+    # 300 one-word speeches over 200 terms took 85 s without an interval (the
+    # (a, b, pi) step cost 0.12 s an iteration) and EM with tol=0 on 300
+    # speeches of 3 terms 183 s; the bounds leave a tenfold margin for slow machines
+    import time
+
+    X, y = one_word_speeches
+    start = time.perf_counter()
+    est = PolarizationEstimator(interval=None, max_iter=100).fit(X, y)
+    assert est.n_iter_ <= 100
+    assert time.perf_counter() - start < 10
+    X, y = speeches
+    start = time.perf_counter()
+    est = PolarizationEstimator(solver="em", tol=0, interval=None).fit(X, y)
+    assert est.n_iter_ <= 500
+    assert time.perf_counter() - start < 20
