@@ -102,10 +102,11 @@ class Problem:
         params, start = {}, 0
         for name, shape in shapes:
             size = int(np.prod(shape))
-            value = torch.as_tensor(
-                vector[start : start + size], dtype=self.dtype, device=self.device
+            # a copy: scipy hands read-only vectors to its callbacks
+            value = torch.tensor(
+                np.asarray(vector[start : start + size]), dtype=self.dtype, device=self.device
             ).reshape(shape)
-            params[name] = value.clone().requires_grad_(requires_grad)
+            params[name] = value.requires_grad_(requires_grad)
             start += size
         return params
 
