@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
@@ -51,6 +51,20 @@ def settings_of_a_fit(draw):
     )
 
 
+# Cases the issue found, run before the generated ones: a minibatch fit that
+# diverged (it claimed convergence with log p(x) up to 1e33, a reversed
+# interval and rho_se_ < 0) and two speeches that separate the parties (rho_hat
+# 1 - 1e-6 above its interval).
+DIVERGING = (make_polarized_speech(60, random_state=0),
+             dict(emission="loglinear", solver="sgd", grid_size=8, quadrature="exact",
+                  pi="fit", init="auto", interval="profile", max_iter=20,
+                  learning_rate=1e6, batch_size=None, random_state=0))
+SEPARATED = ((np.array([[0.0, 0, 0], [0, 0, 1]]), np.array([0, 1])),
+             dict(emission="two_pole", solver="auto", grid_size=8, quadrature="exact",
+                  pi="fit", init="auto", interval="profile", max_iter=20,
+                  learning_rate=0.1, batch_size=None, random_state=0))
+
+
 def _fit(X, y, params):
     """The fitted estimator, or the ValueError the fit raised."""
     est = PolarizationEstimator(**params)
@@ -66,6 +80,8 @@ def _fit(X, y, params):
 
 @BOUNDED
 @given(data=corpora(min_rows=1), params=settings_of_a_fit())
+@example(data=DIVERGING[0], params=DIVERGING[1])
+@example(data=SEPARATED[0], params=SEPARATED[1])
 def test_fit_raises_a_clear_error_or_returns_finite_attributes(data, params):
     X, y = data
     est = _fit(X, y, params)
@@ -84,6 +100,8 @@ def test_fit_raises_a_clear_error_or_returns_finite_attributes(data, params):
 
 @BOUNDED
 @given(data=corpora(), params=settings_of_a_fit())
+@example(data=DIVERGING[0], params=DIVERGING[1])
+@example(data=SEPARATED[0], params=SEPARATED[1])
 def test_rho_is_inside_its_interval(data, params):
     X, y = data
     est = _fit(X, y, dict(params, interval="profile"))
@@ -95,6 +113,7 @@ def test_rho_is_inside_its_interval(data, params):
 
 @BOUNDED
 @given(data=corpora(), params=settings_of_a_fit(), new=corpora(min_rows=1))
+@example(data=DIVERGING[0], params=DIVERGING[1], new=SEPARATED[0])
 def test_no_speech_is_more_likely_than_certain(data, params, new):
     # log p(x) <= 0 for multinomial speeches under the exact quadrature, whose
     # weights add up to one ("density", the notebook's rule, does not promise it)
@@ -113,6 +132,7 @@ def test_no_speech_is_more_likely_than_certain(data, params, new):
 
 @BOUNDED
 @given(data=corpora(), params=settings_of_a_fit())
+@example(data=DIVERGING[0], params=DIVERGING[1])
 def test_stances_lie_in_the_stance_range_and_party_probabilities_add_up(data, params):
     X, y = data
     est = _fit(X, y, dict(params, interval=None))
