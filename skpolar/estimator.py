@@ -1192,9 +1192,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def score_samples(self, X, y=None):
         """Log marginal likelihood of each speech, ``log p(x)`` or ``log p(x, y)``.
 
-        With a finite ``dispersion_`` the counts are weighted as in the fit, so
-        this is a quasi-likelihood, comparable only between fits with the same
-        dispersion.
+        It is at most 0 for every speech (an empty one has probability one),
+        with two exceptions: with a finite ``dispersion_`` the counts are
+        weighted as in the fit, so this is a quasi-likelihood, comparable only
+        between fits with the same dispersion; and ``quadrature="density"``,
+        the notebook's rule, has prior weights that do not add up to one.
 
         Returns
         -------
