@@ -102,10 +102,11 @@ class Problem:
         params, start = {}, 0
         for name, shape in shapes:
             size = int(np.prod(shape))
-            value = torch.as_tensor(
-                vector[start : start + size], dtype=self.dtype, device=self.device
+            # a copy: scipy hands read-only vectors to its callbacks
+            value = torch.tensor(
+                np.asarray(vector[start : start + size]), dtype=self.dtype, device=self.device
             ).reshape(shape)
-            params[name] = value.clone().requires_grad_(requires_grad)
+            params[name] = value.requires_grad_(requires_grad)
             start += size
         return params
 
@@ -116,12 +117,25 @@ class Problem:
             if name in ("log_a", "log_b"):
                 out += [LOG_SHAPE_BOUNDS] * size
             elif name == "log_kappa":
-                out += [(LOG_SHAPE_BOUNDS[0] + np.log(2), LOG_SHAPE_BOUNDS[1])] * size
+                out += [self.log_kappa_bounds()] * size
             elif name == "logit_pi":
                 out += [LOGIT_PI_BOUNDS] * size
             else:
                 out += [(None, None)] * size
         return out
+
+    def log_kappa_bounds(self):
+        """Bounds on ``log(a + b)`` that keep ``a`` and ``b`` in the shape box at ``fixed_rho``.
+
+        A profile fit that let ``b = (1 - rho) (a + b)`` fall below the
+        box's 0.01 handed the estimate a ``beta_`` of 0.0004.
+        """
+        low, high = LOG_SHAPE_BOUNDS
+        rho = float(self.fixed_rho)
+        lower = low - np.log(min(rho, 1.0 - rho))
+        upper = high - np.log(max(rho, 1.0 - rho))
+        # at the largest rho the box allows the two bounds meet (up to rounding)
+        return lower, max(lower, upper)
 
     def diagonal_scale(self, shapes):
         """Square-root curvature guess per parameter: word share for per-word arrays."""
@@ -194,6 +208,19 @@ class Problem:
             prepared = self.emission.prepare(params, self.u)
             sums = accumulate(chunks, self.emission, prepared, log_w, self.u)
         return sums, prepared
+
+    def value(self, params):
+        """Mean penalized negative log likelihood per speech at ``params`` (no gradient)."""
+        with torch.no_grad():
+            tparams = {k: torch.as_tensor(np.asarray(params[k]), dtype=self.dtype,
+                                          device=self.device)
+                       for k in self.prior_names + tuple(self.emission.param_names)}
+            log_w = self.log_weights(tparams)
+            prepared = self.emission.prepare(tparams, self.u)
+            loglik, _, _ = accumulate(self.chunks, self.emission, prepared, log_w, self.u,
+                                      stats=False)
+            penalty = float(torch.as_tensor(self.emission.penalty(tparams)))
+        return -(loglik - penalty) / self.n_total
 
     def value_and_grad(self, vector, shapes, chunks=None, scale=1.0):
         """Mean penalized negative log likelihood and its gradient, as numpy.

@@ -196,6 +196,14 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
     x1, loss = em_map(x)
     while n_steps < max_iter:
         x2, loss1 = em_map(x1)
+        if n_steps >= max_iter:
+            # no E-step left to try an extrapolation (one more overran
+            # max_iter): take the plain EM step, whose loss is now known
+            x, x1, loss = x1, x2, loss1
+            curve.append(loss)
+            if callback is not None:
+                callback(loss)
+            break
         r, v = x1 - x, x2 - 2 * x1 + x
         # coordinates at a bound or a floor move by clipping, not by a trend
         free = (x > lo) & (x < hi) & (x2 > lo) & (x2 < hi)
@@ -214,6 +222,9 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
             if next_loss <= loss1 or step >= -1.0 or n_steps >= max_iter:
                 break
             step = (step - 1.0) / 2.0 if step < -1.5 else -1.0
+        if next_loss > loss1 and n_steps >= max_iter:
+            # the budget ran out before a try beat the EM point x1: keep x1
+            candidate, next_x1, next_loss = x1, x2, loss1
         previous_loss = loss
         if can_stretch:
             rates.append(_stretch_rate(emission, problem, shapes, x, candidate))
@@ -378,7 +389,8 @@ def _projected_gradient(x, g, bounds):
 class MinibatchSolver:
     """Plain SGD or Adam over minibatches, with parameters kept in the safe box.
 
-    The state is numpy, so an estimator holding it pickles anywhere.
+    The state is numpy, so an estimator holding it pickles anywhere; see
+    :meth:`get_state`.
 
     Examples
     --------
@@ -395,6 +407,37 @@ class MinibatchSolver:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = self.v = None
         self.t = 0
+
+    def get_state(self):
+        """The solver as a dict of plain values and numpy arrays (copies).
+
+        An estimator keeps this, not the object, so that persistence formats
+        that load only known types (``skops.io``) take it as it is.
+
+        Examples
+        --------
+        >>> from skpolar.solvers import MinibatchSolver
+        >>> state = MinibatchSolver("adam", learning_rate=0.1).get_state()
+        >>> MinibatchSolver.from_state(state).get_state() == state
+        True
+        """
+        def copy(a):
+            return None if a is None else np.array(a, dtype=np.float64, copy=True)
+
+        return {"solver": self.solver, "learning_rate": float(self.learning_rate),
+                "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "m": copy(self.m), "v": copy(self.v), "t": int(self.t)}
+
+    @classmethod
+    def from_state(cls, state):
+        """A solver continuing from :meth:`get_state`'s dict (which it does not modify)."""
+        solver = cls(state["solver"], state["learning_rate"], state["beta1"], state["beta2"],
+                     state["eps"])
+        for name in ("m", "v"):
+            value = state[name]
+            setattr(solver, name, None if value is None else np.array(value, copy=True))
+        solver.t = int(state["t"])
+        return solver
 
     def step(self, x, grad, lo, hi):
         if self.solver == "sgd":
@@ -493,31 +536,69 @@ def minimize_minibatch(
     """
     opt = MinibatchSolver(solver, learning_rate)
     curve, best, stall = [], np.inf, 0
-    converged = False
+    best_params = params
+    converged, diverged = False, None
     for epoch in range(max_iter):
+        start = params
         params, loss = run_epoch(problem, params, opt, data, batch_size, generator)
         curve.append(loss)
         if callback is not None:
             callback(loss)
-        if not np.isfinite(loss):
+        if diverges(loss, best):
+            diverged = loss
             break
         if loss > best - tol * max(abs(best), 1.0):
             stall += 1
         else:
             stall = 0
-        best = min(best, loss)
+        if loss < best:
+            # an epoch's loss is that of the steps from its start
+            best, best_params = loss, start
         if stall >= n_iter_no_change:
             converged = True
             break
+    if diverged is None and not all(np.all(np.isfinite(v)) for v in params.values()):
+        diverged = np.inf
+    if diverged is not None:
+        # the steps overshoot and grow: keep the best epoch's parameters
+        params, converged = best_params, False
+        if np.isfinite(best):
+            message = (f"the loss diverged, from {best:.6g} to {diverged:.6g} per speech; "
+                       "the best epoch's parameters are kept")
+        else:
+            message = "the loss was not finite; the starting parameters are kept"
+    else:
+        message = "" if converged else "maximum number of epochs reached"
     info = {
         "n_iter": len(curve),
         "converged": converged,
+        "diverged": diverged is not None,
         "loss_curve": curve,
-        "message": "" if converged else "maximum number of epochs reached",
-        "loss": curve[-1],
+        "message": message,
+        "loss": best if diverged is not None and np.isfinite(best) else curve[-1],
         "solver_state": opt,
     }
     return params, info
+
+
+# A minibatch fit has diverged when an epoch's loss is not finite or exceeds
+# the best epoch's by this multiple of max(|best|, 1): steps too long for the
+# curvature overshoot further each time (learning_rate=1e6 took the loss from
+# 4.3 to 2e9 nats per speech in one epoch, and a loss above twice the best
+# never came back down in the cases looked at).
+DIVERGENCE_RISE = 1.0
+
+
+def diverges(loss, best):
+    """Whether an epoch's ``loss`` says the fit diverged, given the ``best`` so far.
+
+    Examples
+    --------
+    >>> from skpolar.solvers import diverges
+    >>> diverges(4.0, 3.9), diverges(9.0, 3.9), diverges(float("nan"), 3.9)
+    (False, True, True)
+    """
+    return bool(not np.isfinite(loss) or loss > best + DIVERGENCE_RISE * max(abs(best), 1.0))
 
 
 def warn_unconverged(info, max_iter):
@@ -534,9 +615,10 @@ def warn_unconverged(info, max_iter):
     >>> caught[0].category is ConvergenceWarning
     True
     """
-    warnings.warn(
-        f"The fit did not converge in {max_iter} iterations ({info['message']}); "
-        "increase max_iter or loosen tol.",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
+    if info.get("diverged"):
+        text = (f"The fit diverged ({info['message']}); lower learning_rate, or use "
+                "solver='lbfgs' or 'em'.")
+    else:
+        text = (f"The fit did not converge in {max_iter} iterations ({info['message']}); "
+                "increase max_iter or loosen tol.")
+    warnings.warn(text, ConvergenceWarning, stacklevel=3)

@@ -6,8 +6,12 @@ import numpy as np
 import scipy.optimize
 import torch
 
-# Largest rho a profile explores: 1 - 1e-4.
-RHO_MAX = 1.0 - 1e-4
+from .objective import LOG_SHAPE_BOUNDS
+
+# The largest rho the shape box allows, a = 1e4 and b = 0.01: the profile
+# explores every value the estimate can take (it stopped at 1 - 1e-4, below
+# estimates of 1 - 1e-6 on corpora that separate the parties perfectly).
+RHO_MAX = float(1.0 / (1.0 + np.exp(LOG_SHAPE_BOUNDS[0] - LOG_SHAPE_BOUNDS[1])))
 # A profile probe aims this far past the predicted interval end, to bracket it.
 _PROFILE_OVERSHOOT = 1.05
 
@@ -84,10 +88,13 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
 
     ``problem_at(rho)`` builds the problem with ``a / (a + b)`` held at
     ``rho`` and ``minimize(problem, params)`` fits it (the fit's own solver);
-    ``callback(rho)`` is called after every profile point. The interval holds every rho whose likelihood-ratio statistic
+    ``callback(rho)`` is called after every profile point. The interval
+    holds every rho whose likelihood-ratio statistic
     ``2 (l_hat - l_profile(rho))`` stays below the chi-square(1) quantile; at
     the ``rho = 0.5`` boundary the lower end is 0.5 itself when the data
-    cannot exclude it.
+    cannot exclude it, and at the other end ``RHO_MAX``, the largest rho the
+    bounds on ``a`` and ``b`` allow (``1e4 / (1e4 + 0.01)``). It always
+    contains the estimate.
 
     Returns
     -------
@@ -139,7 +146,10 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
         # unconverged profile point overstates the LR statistic (too short an
         # interval). The profile keeps the fit's orientation (a >= b if d >= 0).
         problem = problem_at(rho if sign > 0 else 1.0 - rho)
-        fitted, info = minimize(problem, dict(first))
+        start = dict(first)
+        # the estimate's a + b can leave the box at this rho (b below 0.01)
+        start["log_kappa"] = np.asarray(np.clip(first["log_kappa"], *problem.log_kappa_bounds()))
+        fitted, info = minimize(problem, start)
         value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
         evaluated[rho] = (value, fitted)
         if callback is not None:
@@ -174,6 +184,8 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
 
     high = search(+1.0, RHO_MAX) if rho_hat < RHO_MAX else RHO_MAX
     low = search(-1.0, 0.5) if rho_hat > 0.5 else 0.5
+    # the searches start at the estimate, so only rounding could leave it out
+    low, high = min(low, rho_hat), max(high, rho_hat)
     # a profile point more likely than the estimate by more than solver noise
     # (0.001 in log likelihood) means the fit stopped short of the maximum
     rho_best = min(evaluated, key=lambda r: evaluated[r][0])
@@ -182,6 +194,7 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
         better = dict(evaluated[rho_best][1])
         log_kappa = better.pop("log_kappa")
         oriented = rho_best if sign > 0 else 1.0 - rho_best
-        better["log_a"] = np.asarray(log_kappa + np.log(oriented))
-        better["log_b"] = np.asarray(log_kappa + np.log1p(-oriented))
+        # 1 - rho carries rounding near rho = 1: keep the shapes in their box
+        better["log_a"] = np.asarray(np.clip(log_kappa + np.log(oriented), *LOG_SHAPE_BOUNDS))
+        better["log_b"] = np.asarray(np.clip(log_kappa + np.log1p(-oriented), *LOG_SHAPE_BOUNDS))
     return (float(low), float(high)), better

@@ -2,9 +2,10 @@
 
 import contextlib
 import sys
+import threading
 
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds per likelihood pass, torch's thread pool costs
 # more than it saves (thread hand-offs dominate small element-wise ops, badly so
@@ -15,6 +16,15 @@ SMALL_WORK = 20_000_000
 @contextlib.contextmanager
 def torch_threads(work):
     """Run the block on one torch and BLAS thread when ``work`` is small; restore afterwards.
+
+    Safe under concurrent fits in threads. torch's thread count is the calling
+    thread's OpenMP setting, and ``torch.set_num_threads`` also writes a
+    process-wide default that threads started later copy: saving and restoring
+    it from several threads at once left it at 1 (a thread that started while
+    another fit had set 1 saved 1 as its "before"). So the OpenMP runtimes are
+    limited for the calling thread only, and restored to that thread's own
+    value; BLAS thread counts are process-wide, so the first block to enter
+    limits them and the last to leave restores them, under a lock.
 
     Examples
     --------
@@ -30,14 +40,61 @@ def torch_threads(work):
     if work >= SMALL_WORK:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    openmp, blas = _thread_controllers()
+    # torch copies its process-wide default into a thread's OpenMP setting on
+    # the thread's first use; do that now, or it would undo the limit below
+    torch.get_num_threads()
+    with _LIMIT_LOCK:
+        if _LIMIT_STATE["depth"] == 0:
+            _LIMIT_STATE["blas"] = blas.limit(limits=1) if blas is not None else None
+            if openmp is None:
+                # no OpenMP runtime to limit per thread: fall back on torch's
+                # process-wide setting, saved once and restored by the last block
+                _LIMIT_STATE["torch"] = torch.get_num_threads()
+                torch.set_num_threads(1)
+        _LIMIT_STATE["depth"] += 1
+    before = [lib.get_num_threads() for lib in openmp.lib_controllers] if openmp else []
     try:
-        # scipy's L-BFGS-B calls BLAS on tiny vectors: threads only cost there
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
+        if openmp is not None:
+            for lib in openmp.lib_controllers:
+                lib.set_num_threads(1)
+        yield
     finally:
-        torch.set_num_threads(before)
+        if openmp is not None:
+            for lib, count in zip(openmp.lib_controllers, before, strict=True):
+                lib.set_num_threads(count)
+        with _LIMIT_LOCK:
+            _LIMIT_STATE["depth"] -= 1
+            if _LIMIT_STATE["depth"] == 0:
+                if _LIMIT_STATE["blas"] is not None:
+                    _LIMIT_STATE["blas"].restore_original_limits()
+                if openmp is None:
+                    torch.set_num_threads(_LIMIT_STATE["torch"])
+
+
+_LIMIT_LOCK = threading.Lock()
+# depth: torch_threads blocks running in any thread; blas: the limiter holding
+# the BLAS libraries at one thread while depth > 0
+_LIMIT_STATE = {"depth": 0, "blas": None, "torch": None}
+_CONTROLLERS = []
+
+
+def _thread_controllers():
+    """The OpenMP and BLAS libraries loaded in the process (None when there are none).
+
+    Found once: ``threadpool_limits`` looks them up on every call by reading
+    the process's memory map, about a millisecond, and the EM prior step
+    enters :func:`torch_threads` once per iteration.
+    """
+    with _LIMIT_LOCK:
+        if not _CONTROLLERS:
+            controller = ThreadpoolController()
+            found = []
+            for api in ("openmp", "blas"):
+                selected = controller.select(user_api=api)
+                found.append(selected if selected.lib_controllers else None)
+            _CONTROLLERS.extend(found)
+        return tuple(_CONTROLLERS)
 
 
 def logaddexp(x, y):

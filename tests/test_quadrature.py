@@ -68,3 +68,25 @@ def test_density_rule_is_the_notebook_rule():
 
 def test_exact_grid_is_cell_midpoints():
     np.testing.assert_allclose(stance_grid(2), [-0.75, -0.25, 0.25, 0.75])
+
+
+@pytest.mark.parametrize("grid_size", [1, 2, 3])
+@pytest.mark.parametrize("a, b", [(1e4, 1e4), (1e4, 0.01), (0.01, 0.01), (5e3, 20.0)])
+def test_weights_add_up_to_one_on_coarse_grids(a, b, grid_size):
+    # issue 14, item 5: a = b = 1e4 gave weights adding up to 1.086 on two
+    # cells per side and 0.07 on one, so an empty speech had log p > 0
+    from skpolar.quadrature import log_prior_weights_numpy
+
+    w = log_prior_weights(_t(a), _t(b), _t(0.4), grid_size).exp()
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-12)
+    w = np.exp(log_prior_weights_numpy(a, b, 0.4, grid_size))
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_empty_speech_has_probability_one_under_a_concentrated_prior():
+    from skpolar import PolarizationEstimator, make_polarized_speech
+
+    X, y = make_polarized_speech(200, random_state=0)
+    est = PolarizationEstimator(grid_size=2, interval=None).fit(X, y)
+    est._params = dict(est._params, log_a=np.log(1e4), log_b=np.log(1e4))
+    assert abs(est.score_samples(np.zeros((1, 3)))[0]) <= 1e-12
