@@ -45,6 +45,8 @@ _LOG_THETA_FLOOR = -690.0
 # O(G V), a fraction of an E-step, and more than a few do not cut the number
 # of E-steps further.
 _M_STEP_PASSES = 3
+# a trapped pole probability restarts at this share of the other pole's (see m_step)
+_LIFT = 1e-6
 
 
 def _logsumexp_rows(a):
@@ -67,6 +69,19 @@ def make_emission(name, l2_penalty=1.0, prior_counts=None):
     if name == "two_pole":
         return TwoPoleEmission(prior_counts)
     return LogLinearEmission(intercept=name == "loglinear", l2_penalty=l2_penalty)
+
+
+def _factored_poles(eta):
+    """``(top, left, right)``: the pole probabilities as ``exp(top) * (left, right)``.
+
+    ``log((1 - p) theta_L + p theta_R)`` is computed with the larger pole
+    factored out per word: the exponentials stay in [0, 1] and the mixture is
+    at least ``min(p, 1 - p)``, so nothing underflows to ``log(0)``.
+    """
+    log_theta = torch.log_softmax(eta, dim=1)
+    top = torch.maximum(log_theta[0], log_theta[1])
+    left, right = torch.exp(log_theta - top)
+    return top, left, right
 
 
 class TwoPoleEmission:
@@ -115,13 +130,8 @@ class TwoPoleEmission:
 
     def log_table(self, params, u):
         """``log phi_v(u_g)`` for every node and word, shape (len(u), V)."""
-        log_theta = torch.log_softmax(params["eta"], dim=1)
+        top, left, right = _factored_poles(params["eta"])
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)[:, None]
-        # log((1 - p) theta_L + p theta_R) with the larger pole factored out per
-        # word: the exponentials stay in [0, 1] and the mixture is at least
-        # min(p, 1 - p), so nothing underflows to log(0).
-        top = torch.maximum(log_theta[0], log_theta[1])
-        left, right = torch.exp(log_theta - top)
         if torch.is_grad_enabled() and params["eta"].requires_grad:
             return top + torch.log((1.0 - p) * left + p * right)
         # the E-step's copy needs no graph: build it in one buffer
@@ -130,16 +140,22 @@ class TwoPoleEmission:
 
     def prepare(self, params, u):
         """What every speech's likelihood shares at these parameters (built once per pass)."""
-        # per-side transposed copies are made on first use (see row_loglik)
-        return {"table": self.log_table(params, u), "by_nodes": {}}
+        top, left, right = _factored_poles(params["eta"])
+        p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
+        # the (V, nodes) tables of the node ranges speeches use, built on first use
+        return {"top": top, "left": left, "right": right, "p": p, "by_nodes": {}}
 
     def row_loglik(self, chunk, prepared, nodes):
         """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
-        # a sparse product with a contiguous (V, nodes) table is a third faster
         key = (nodes.start, nodes.stop)
         table = prepared["by_nodes"].get(key)
         if table is None:
-            table = prepared["by_nodes"][key] = prepared["table"][nodes].T.contiguous()
+            # built transposed in one fresh buffer: a sparse product with a
+            # contiguous (V, nodes) table is a third faster, and every fresh
+            # 2G x V buffer costs as much as filling it (page faults)
+            p = prepared["p"][nodes]
+            table = torch.outer(prepared["left"], 1.0 - p).addr_(prepared["right"], p)
+            table = prepared["by_nodes"][key] = table.log_().add_(prepared["top"][:, None])
         return chunk.X @ table
 
     def add_stats(self, total, chunk, post, nodes, u):
@@ -156,18 +172,25 @@ class TwoPoleEmission:
         return total
 
     def finish_stats(self, total, u):
-        """Expected word counts per node, ``counts`` of shape (n_nodes, V)."""
+        """Expected word counts per node, as ``blocks``: ``{(start, stop): (V, stop - start)}``."""
+        return {"blocks": total}
+
+    @staticmethod
+    def node_counts(stats, u):
+        """The expected word counts per node as one (n_nodes, V) tensor."""
+        if "counts" in stats:
+            return stats["counts"]
         counts = None
-        for (start, stop), part in total.items():
+        for (start, stop), part in stats["blocks"].items():
             if counts is None:
                 counts = part.new_zeros((len(u), part.shape[0]))
             counts[start:stop] += part.T
-        return {"counts": counts}
+        return counts
 
     def surrogate(self, params, prepared, stats, u):
         """A scalar whose gradient in ``params`` is the log likelihood's (Fisher's identity)."""
         # nodes no speech reaches carry -inf where p is 0 or 1; mask them out
-        counts = stats["counts"]
+        counts = self.node_counts(stats, u)
         return torch.where(counts > 0, counts * self.log_table(params, u), 0.0).sum()
 
     def m_step(self, params, stats, u):
@@ -177,7 +200,10 @@ class TwoPoleEmission:
         probability ``p_g`` and from the left one otherwise. Given the expected
         counts ``C`` per node and word, each pass splits ``C`` between the poles
         in proportion to their current share and renormalizes (an EM step for
-        the token's pole); a few passes nearly maximize over the poles.
+        the token's pole); a few passes nearly maximize over the poles. A
+        probability near zero that the counts want larger is restarted at a
+        millionth of the other pole's, which the multiplicative passes alone
+        could never leave.
 
         Parameters
         ----------
@@ -205,18 +231,43 @@ class TwoPoleEmission:
         >>> bool(theta[0, 0] > 0.5 > theta[1, 0])  # word 0 moves to the left pole
         True
         """
-        counts = stats["counts"]
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
+        if "counts" in stats:
+            blocks = {(0, len(u)): stats["counts"].T}
+        else:
+            blocks = stats["blocks"]
         # a pole probability that reaches zero would make 0 / 0 below
         tiny = float(np.exp(_LOG_THETA_FLOOR))
         theta = torch.softmax(params["eta"], dim=1).clamp_min(tiny)
-        prior = 0.0 if self.prior_counts is None else self.prior_counts.to(counts)
+        prior = 0.0 if self.prior_counts is None else self.prior_counts.to(theta)
+        # one buffer per node range for all passes (fresh ones cost page faults)
+        shares = {key: torch.empty_like(block, memory_format=torch.contiguous_format)
+                  for key, block in blocks.items()}
         for _ in range(_M_STEP_PASSES):
-            share = torch.outer(1.0 - p, theta[0]).addr_(p, theta[1])
-            torch.div(counts, share, out=share)
-            left = theta[0] * ((1.0 - p) @ share) + prior
-            right = theta[1] * (p @ share) + prior
+            to_left = to_right = 0.0
+            for (start, stop), block in blocks.items():
+                q = p[start:stop]
+                share = torch.outer(theta[0], 1.0 - q, out=shares[start, stop])
+                share.addr_(theta[1], q)
+                torch.div(block, share, out=share)
+                to_left = to_left + share @ (1.0 - q)
+                to_right = to_right + share @ q
+            left = theta[0] * to_left + prior
+            right = theta[1] * to_right + prior
             theta = torch.stack([left / left.sum(), right / right.sum()]).clamp_min(tiny)
+        # A probability at the floor never leaves it under the multiplicative
+        # update, and one barely above it grows by a constant factor a step
+        # (from 1e-300, hundreds of steps), even where the likelihood wants it
+        # back: its gradient beats the pole's multiplier. Such probabilities
+        # restart at a millionth of the other pole's, too little to lower the
+        # likelihood, from where the updates grow them (20,000 speeches of 300
+        # partisan words: rho 0.8126 -> 0.8152, a tight fit's 0.8152).
+        wants_in = torch.stack([to_left / left.sum(), to_right / right.sum()]) > 1.0 + 1e-6
+        restart = _LIFT * theta.flip(0)
+        lift = (theta < restart) & wants_in
+        if bool(lift.any()):
+            theta = torch.where(lift, restart, theta)
+            theta = theta / theta.sum(dim=1, keepdim=True)
         return {"eta": torch.log(theta)}
 
     log_floor = _LOG_THETA_FLOOR

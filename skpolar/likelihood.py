@@ -321,7 +321,8 @@ def accumulate(chunks, emission, prepared, log_weight, u, *, stats=True):
     >>> loglik, mass, stats = accumulate(chunks, em, em.prepare({"eta": eta}, u), log_w, u)
     >>> round(float(mass.sum()), 12)  # posterior mass of the two speeches
     2.0
-    >>> bool(stats["counts"][:, 0] @ u < 0)  # the left word's counts sit left of 0
+    >>> counts = em.node_counts(stats, u)  # expected counts per node and word
+    >>> bool(counts[:, 0] @ u < 0)  # the left word's counts sit left of 0
     True
     """
     loglik = 0.0

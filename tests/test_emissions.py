@@ -40,3 +40,40 @@ def test_a_vocabulary_prior_leaves_no_zero_pole_probability():
     assert smoothed.theta_.min() > 1e-6
     # pulling the poles together spreads the stances out
     assert smoothed.rho_ > bare.rho_
+
+
+def _expected_complete_loglik(theta, counts, u):
+    p = (u.numpy() + 1.0) / 2.0
+    share = np.outer(1.0 - p, theta[0]) + np.outer(p, theta[1])
+    return float((counts.numpy() * np.log(share)).sum())
+
+
+def test_the_m_step_lifts_a_probability_trapped_at_zero_that_the_likelihood_wants():
+    # Word 2 is said at a left-leaning node (u = -1/2), so the left pole should
+    # carry some of it; starting with the left pole's probability of it at zero, the
+    # multiplicative update alone could never raise it. The lifted M-step does,
+    # and the expected complete log likelihood still rises.
+    u = torch.tensor([-1.0, -0.5, 1.0], dtype=torch.float64)
+    counts = torch.tensor([[8.0, 2.0, 0.0], [1.0, 1.0, 6.0], [0.0, 2.0, 8.0]],
+                          dtype=torch.float64)
+    theta = np.array([[0.8, 0.2, 0.0], [0.05, 0.15, 0.8]])
+    eta = torch.as_tensor(np.log(np.maximum(theta, 1e-300)))
+    emission = TwoPoleEmission()
+    new = emission.m_step({"eta": eta}, {"counts": counts}, u)["eta"].exp().numpy()
+    assert new[0, 2] > 1e-12
+    before = _expected_complete_loglik(np.maximum(theta, 1e-300), counts, u)
+    assert _expected_complete_loglik(new, counts, u) > before
+    # repeated M-steps take it to where the node's counts put it, far from zero
+    for _ in range(200):
+        eta = emission.m_step({"eta": torch.as_tensor(np.log(new))}, {"counts": counts}, u)["eta"]
+        new = eta.exp().numpy()
+    assert new[0, 2] > 0.01
+
+
+def test_a_probability_the_likelihood_wants_at_zero_stays_there():
+    # word 2 is only said at the right pole itself: zero is the left pole's optimum
+    u = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    counts = torch.tensor([[6.0, 3.0, 0.0], [0.0, 2.0, 8.0]], dtype=torch.float64)
+    eta = torch.log(torch.tensor([[0.7, 0.3, 1e-300], [0.1, 0.2, 0.7]], dtype=torch.float64))
+    new = TwoPoleEmission().m_step({"eta": eta}, {"counts": counts}, u)["eta"].exp()
+    assert new[0, 2] < 1e-200

@@ -46,9 +46,13 @@ def test_grouped_fit_is_the_fit_of_summed_speeches(speakers, grouped):
     assert grouped.n_speakers_ == 150
     assert grouped.rho_ == pytest.approx(direct.rho_, abs=1e-6)
     np.testing.assert_allclose(grouped.theta_, direct.theta_, atol=1e-6)
+    # a speaker's posterior is that of the summed speech under the same model
+    # (compared within one fit: two fits agree on rho and theta to 1e-6 but
+    # can stop a few 1e-6 apart along the likelihood's flat stretch path)
     table = grouped.speaker_stance(X, y, groups=names)
-    np.testing.assert_allclose(table["stance"], direct.stance(summed, side), atol=1e-6)
-    np.testing.assert_allclose(table["words_stance"], direct.transform(summed)[:, 0], atol=1e-6)
+    np.testing.assert_allclose(table["stance"], grouped.stance(summed, side), atol=1e-10)
+    np.testing.assert_allclose(table["words_stance"], grouped.transform(summed)[:, 0],
+                               atol=1e-10)
 
 
 def test_speaker_stance_table(speakers, grouped):
