@@ -193,6 +193,35 @@ class TwoPoleEmission:
         counts = self.node_counts(stats, u)
         return torch.where(counts > 0, counts * self.log_table(params, u), 0.0).sum()
 
+    def surrogate_grad(self, params, stats, u):
+        """The gradients of :meth:`surrogate` and :meth:`penalty` in ``eta``, without autograd.
+
+        With ``phi_gv = (1 - p_g) theta_Lv + p_g theta_Rv`` and ``D_Lv = sum_g
+        C_gv (1 - p_g) / phi_gv`` (``D_R`` with ``p_g``), the surrogate's
+        gradient in the left logits is ``theta_L * (D_L - theta_L . D_L)``;
+        the prior's, ``prior_counts - theta_L * sum(prior_counts)``.
+        """
+        eta = params["eta"].detach()
+        theta = torch.softmax(eta, dim=1)
+        p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
+        if "counts" in stats:
+            blocks = {(0, len(u)): stats["counts"].T}
+        else:
+            blocks = stats["blocks"]
+        to_pole = torch.zeros_like(theta)
+        for (start, stop), block in blocks.items():
+            q = p[start:stop]
+            share = torch.outer(theta[0], 1.0 - q).addr_(theta[1], q)
+            # nodes no speech reaches carry 0 / 0 where p is 0 or 1
+            ratio = torch.where(block > 0, block / share, 0.0)
+            to_pole[0] += ratio @ (1.0 - q)
+            to_pole[1] += ratio @ q
+        grad = theta * (to_pole - (theta * to_pole).sum(dim=1, keepdim=True))
+        if self.prior_counts is None:
+            return grad, torch.zeros_like(theta)
+        prior = self.prior_counts.to(theta)
+        return grad, -(prior - theta * prior.sum())
+
     def m_step(self, params, stats, u):
         """Pole vocabularies that raise the expected complete log likelihood.
 
