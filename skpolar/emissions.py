@@ -71,6 +71,17 @@ def make_emission(name, l2_penalty=1.0, prior_counts=None):
     return LogLinearEmission(intercept=name == "loglinear", l2_penalty=l2_penalty)
 
 
+def _node_blocks(stats, n_nodes):
+    """Expected counts per node range, ``{(start, stop): (V, stop - start)}``.
+
+    ``stats`` holds them as the E-step leaves them (``blocks``) or as one
+    (n_nodes, V) tensor (``counts``).
+    """
+    if "counts" in stats:
+        return {(0, n_nodes): stats["counts"].T}
+    return stats["blocks"]
+
+
 def _factored_poles(eta):
     """``(top, left, right)``: the pole probabilities as ``exp(top) * (left, right)``.
 
@@ -194,7 +205,7 @@ class TwoPoleEmission:
         return torch.where(counts > 0, counts * self.log_table(params, u), 0.0).sum()
 
     def surrogate_grad(self, params, stats, u):
-        """The gradients of :meth:`surrogate` and :meth:`penalty` in ``eta``, without autograd.
+        """The gradients of :meth:`surrogate` and :meth:`penalty`, without autograd (two dicts).
 
         With ``phi_gv = (1 - p_g) theta_Lv + p_g theta_Rv`` and ``D_Lv = sum_g
         C_gv (1 - p_g) / phi_gv`` (``D_R`` with ``p_g``), the surrogate's
@@ -204,12 +215,8 @@ class TwoPoleEmission:
         eta = params["eta"].detach()
         theta = torch.softmax(eta, dim=1)
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
-        if "counts" in stats:
-            blocks = {(0, len(u)): stats["counts"].T}
-        else:
-            blocks = stats["blocks"]
         to_pole = torch.zeros_like(theta)
-        for (start, stop), block in blocks.items():
+        for (start, stop), block in _node_blocks(stats, len(u)).items():
             q = p[start:stop]
             share = torch.outer(theta[0], 1.0 - q).addr_(theta[1], q)
             # nodes no speech reaches carry 0 / 0 where p is 0 or 1
@@ -218,9 +225,9 @@ class TwoPoleEmission:
             to_pole[1] += ratio @ q
         grad = theta * (to_pole - (theta * to_pole).sum(dim=1, keepdim=True))
         if self.prior_counts is None:
-            return grad, torch.zeros_like(theta)
+            return {"eta": grad}, {"eta": torch.zeros_like(theta)}
         prior = self.prior_counts.to(theta)
-        return grad, -(prior - theta * prior.sum())
+        return {"eta": grad}, {"eta": -(prior - theta * prior.sum())}
 
     def m_step(self, params, stats, u):
         """Pole vocabularies that raise the expected complete log likelihood.
@@ -261,10 +268,7 @@ class TwoPoleEmission:
         True
         """
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
-        if "counts" in stats:
-            blocks = {(0, len(u)): stats["counts"].T}
-        else:
-            blocks = stats["blocks"]
+        blocks = _node_blocks(stats, len(u))
         # a pole probability that reaches zero would make 0 / 0 below
         tiny = float(np.exp(_LOG_THETA_FLOOR))
         theta = torch.softmax(params["eta"], dim=1).clamp_min(tiny)

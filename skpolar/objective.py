@@ -249,7 +249,8 @@ class Problem:
                              -scale * (jac[:, used] @ mass_np[used]) / self.n_total))
         if hasattr(self.emission, "surrogate_grad"):
             q_grad, penalty_grad = self.emission.surrogate_grad(params, stats, self.u)
-            known["eta"] = (-(scale * q_grad - penalty_grad) / self.n_total).cpu().numpy()
+            known.update({n: (-(scale * q_grad[n] - penalty_grad[n]) / self.n_total).cpu().numpy()
+                          for n in q_grad})
         names = [n for n in params if n not in known]
         if names:
             q = self.emission.surrogate(params, prepared, stats, self.u)
