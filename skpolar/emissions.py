@@ -141,13 +141,11 @@ class TwoPoleEmission:
 
     def log_table(self, params, u):
         """``log phi_v(u_g)`` for every node and word, shape (len(u), V)."""
+        # the E-step builds its tables per node range (row_loglik); this
+        # whole table serves the surrogate's autograd graph
         top, left, right = _factored_poles(params["eta"])
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)[:, None]
-        if torch.is_grad_enabled() and params["eta"].requires_grad:
-            return top + torch.log((1.0 - p) * left + p * right)
-        # the E-step's copy needs no graph: build it in one buffer
-        table = torch.outer(1.0 - p[:, 0], left).addr_(p[:, 0], right)
-        return table.log_().add_(top)
+        return top + torch.log((1.0 - p) * left + p * right)
 
     def prepare(self, params, u):
         """What every speech's likelihood shares at these parameters (built once per pass)."""
