@@ -82,6 +82,26 @@ def _node_blocks(stats, n_nodes):
     return stats["blocks"]
 
 
+def _pole_sums(theta, p, blocks, buffers=None):
+    """``D`` of shape (2, V): ``sum_g C_gv (1 - p_g) / phi_gv`` and ``sum_g C_gv p_g / phi_gv``.
+
+    ``phi_gv = (1 - p_g) theta_Lv + p_g theta_Rv`` with ``theta`` kept above
+    zero by the caller; ``blocks`` are the expected counts per node range
+    (:func:`_node_blocks`). ``buffers`` (one per range, as ``blocks``) take the
+    (V, nodes) quotients, so repeated calls allocate nothing large.
+    """
+    sums = theta.new_zeros(theta.shape)
+    for (start, stop), block in blocks.items():
+        q = p[start:stop]
+        share = torch.outer(theta[0], 1.0 - q,
+                            out=None if buffers is None else buffers[start, stop])
+        share.addr_(theta[1], q)
+        torch.div(block, share, out=share)
+        sums[0] += share @ (1.0 - q)
+        sums[1] += share @ q
+    return sums
+
+
 def _factored_poles(eta):
     """``(top, left, right)``: the pole probabilities as ``exp(top) * (left, right)``.
 
@@ -210,17 +230,11 @@ class TwoPoleEmission:
         gradient in the left logits is ``theta_L * (D_L - theta_L . D_L)``;
         the prior's, ``prior_counts - theta_L * sum(prior_counts)``.
         """
-        eta = params["eta"].detach()
-        theta = torch.softmax(eta, dim=1)
+        theta = torch.softmax(params["eta"].detach(), dim=1)
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
-        to_pole = torch.zeros_like(theta)
-        for (start, stop), block in _node_blocks(stats, len(u)).items():
-            q = p[start:stop]
-            share = torch.outer(theta[0], 1.0 - q).addr_(theta[1], q)
-            # nodes no speech reaches carry 0 / 0 where p is 0 or 1
-            ratio = torch.where(block > 0, block / share, 0.0)
-            to_pole[0] += ratio @ (1.0 - q)
-            to_pole[1] += ratio @ q
+        # at the floor rather than zero: nodes no speech reaches would make 0 / 0
+        floored = theta.clamp_min(float(np.exp(_LOG_THETA_FLOOR)))
+        to_pole = _pole_sums(floored, p, _node_blocks(stats, len(u)))
         grad = theta * (to_pole - (theta * to_pole).sum(dim=1, keepdim=True))
         if self.prior_counts is None:
             return {"eta": grad}, {"eta": torch.zeros_like(theta)}
@@ -275,14 +289,7 @@ class TwoPoleEmission:
         shares = {key: torch.empty_like(block, memory_format=torch.contiguous_format)
                   for key, block in blocks.items()}
         for _ in range(_M_STEP_PASSES):
-            to_left = to_right = 0.0
-            for (start, stop), block in blocks.items():
-                q = p[start:stop]
-                share = torch.outer(theta[0], 1.0 - q, out=shares[start, stop])
-                share.addr_(theta[1], q)
-                torch.div(block, share, out=share)
-                to_left = to_left + share @ (1.0 - q)
-                to_right = to_right + share @ q
+            to_left, to_right = _pole_sums(theta, p, blocks, shares)
             left = theta[0] * to_left + prior
             right = theta[1] * to_right + prior
             theta = torch.stack([left / left.sum(), right / right.sum()]).clamp_min(tiny)
