@@ -474,8 +474,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             loss_curve_=list(info["loss_curve"]),
         )
         state.update(self._model_attributes(params))
-        # rho_ is max(a, b) / (a + b), the interval's searches use rho_of: the
-        # two may differ in the last bit
+        # every interval holds the estimate: bootstrap percentiles can both
+        # fall on one side of it, and rho_ (max(a, b) / (a + b)) can differ in
+        # the last bit from the rho_of the profile's searches start at
         ci = state["rho_ci_"]
         if np.all(np.isfinite(ci)):
             state["rho_ci_"] = np.array([min(ci[0], state["rho_"]), max(ci[1], state["rho_"])])
@@ -847,11 +848,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         elif self.interval == "bootstrap":
             replicates = self._bootstrap(rows, params)
             out["rho_bootstrap_"] = replicates
-            low, high = np.percentile(replicates, [2.5, 97.5])
             # replicates of a corpus at the edge of [0.5, 1) can all fall on
-            # one side of the estimate; the interval still holds it
-            rho = rho_of(params)
-            out["rho_ci_"] = np.array([min(low, rho), max(high, rho)])
+            # one side of the estimate: _fit widens the interval to hold it
+            out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
             out["rho_se_"] = float(np.std(replicates, ddof=1))
         elif len(problem.pack(params)) <= _HESSIAN_MAX_PARAMS:
             out["rho_se_"] = wald_se(problem, params)
