@@ -21,6 +21,7 @@ from .objective import LOG_SHAPE_BOUNDS, Problem
 from .quadrature import QUADRATURE_RULES, stance_grid
 from .solvers import (
     MinibatchSolver,
+    all_finite,
     diverges,
     leave_saddle,
     minimize_em,
@@ -674,8 +675,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         # the next call's worse still: stop at the first (one more pass over
         # the batch, without gradient). Losses of different batches are not
         # comparable (speech lengths differ), so each batch is its own yardstick.
-        finite = all(np.all(np.isfinite(v)) for v in params.values())
-        after = problem.value(params) if finite else np.inf
+        after = problem.value(params) if all_finite(params) else np.inf
         if not np.isfinite(loss) or diverges(after, loss):
             raise ValueError(
                 f"partial_fit diverged: its steps took this batch's loss from {loss:.6g} to "

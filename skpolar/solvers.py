@@ -593,7 +593,7 @@ def minimize_minibatch(
         if stall >= n_iter_no_change:
             converged = True
             break
-    if diverged is None and not all(np.all(np.isfinite(v)) for v in params.values()):
+    if diverged is None and not all_finite(params):
         diverged = np.inf
     if diverged is not None:
         # the steps overshoot and grow: keep the best epoch's parameters
@@ -623,6 +623,19 @@ def minimize_minibatch(
 # 4.3 to 2e9 nats per speech in one epoch, and a loss above twice the best
 # never came back down in the cases looked at).
 DIVERGENCE_RISE = 1.0
+
+
+def all_finite(params):
+    """Whether every entry of every parameter array is finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.solvers import all_finite
+    >>> all_finite({"a": np.zeros(2), "b": np.array(1.0)}), all_finite({"a": np.array([np.nan])})
+    (True, False)
+    """
+    return all(np.all(np.isfinite(v)) for v in params.values())
 
 
 def diverges(loss, best):
