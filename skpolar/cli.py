@@ -325,18 +325,17 @@ def _run_senate(args):
 
     corpus = load_senate_speeches()
     keep = np.isin(corpus.target, ["D", "R"])
-    X, parties = corpus.data[keep], corpus.target[keep]
-    senators = None if args.speech_level else corpus.author[keep]
-    print(f"114th Senate: {X.shape[0]:,} speeches by "
-          f"{len(np.unique(corpus.author[keep]))} Democrats and Republicans, "
-          f"vocabulary of {X.shape[1]:,} terms")
+    X, parties, authors = corpus.data[keep], corpus.target[keep], corpus.author[keep]
+    print(f"114th Senate: {X.shape[0]:,} speeches by {len(np.unique(authors))} Democrats "
+          f"and Republicans, vocabulary of {X.shape[1]:,} terms")
     est = PolarizationEstimator(
         grid_size=args.grid_size,
         interval=None if args.interval == "none" else args.interval,
         random_state=args.random_state,
     )
     frame = pd.DataFrame(index=pd.RangeIndex(X.shape[0]))
-    return _fit_and_write(est, X, parties, frame, corpus.author[keep], senators, args)
+    groups = None if args.speech_level else authors
+    return _fit_and_write(est, X, parties, frame, authors, groups, args)
 
 
 # ---- fit ---------------------------------------------------------------------------
