@@ -48,7 +48,7 @@ from _provenance import code_version  # noqa: E402
 
 FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_corrected", "corrected_low", "corrected_high", "bias_estimate", "seconds",
-          "converged", "commit"]
+          "converged", "commit", "correction"]
 
 
 def draw(generator, V, N, rho, seed, cache, epsilon=0.05, speech_len=15):
@@ -93,8 +93,8 @@ def done_keys(path):
     if not os.path.exists(path):
         return set()
     with open(path) as handle:
-        return {(r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
-                 int(r["speech_len"]), int(r["replicate"]))
+        return {(r.get("correction") or "bootstrap", r["generator"], int(r["V"]), int(r["N"]),
+                 float(r["rho"]), float(r["epsilon"]), int(r["speech_len"]), int(r["replicate"]))
                 for r in csv.DictReader(handle)}
 
 
@@ -113,27 +113,35 @@ def run(args):
             for N in args.n:
                 for rho in args.rho:
                     for rep in range(args.replicates):
-                        key = (args.generator, V, N, rho, args.epsilon, args.speech_len, rep)
+                        key = (args.correction, args.generator, V, N, rho, args.epsilon,
+                               args.speech_len, rep)
                         if key in done:
                             continue
                         seed = 1000 * rep + int(1000 * rho) + 7 * V + N % 9973
                         X, y = draw(args.generator, V, N, rho, seed, args.cache,
                                     args.epsilon, args.speech_len)
                         est = PolarizationEstimator(
-                            grid_size=args.grid_size, bias_correction="bootstrap",
+                            grid_size=args.grid_size, bias_correction=args.correction,
                             n_bias_draws=args.n_bias_draws, random_state=seed,
                         )
                         start = time.perf_counter()
                         est.fit(X, y)
+                        seconds = time.perf_counter() - start
+                        mle_ci = est.rho_mle_ci_
+                        corrected = est.rho_, est.rho_ci_.copy(), est.rho_bias_, est.rho_mle_
+                        if args.correction == "crossfit":
+                            # the cross-fit skips the maximum-likelihood interval
+                            mle_ci = est.set_params(bias_correction=None).fit(X, y).rho_ci_
                         row = dict(
                             generator=args.generator, V=V, N=N, rho=rho, epsilon=args.epsilon,
                             speech_len=args.speech_len, replicate=rep,
-                            rho_mle=est.rho_mle_, mle_low=est.rho_mle_ci_[0],
-                            mle_high=est.rho_mle_ci_[1], rho_corrected=est.rho_,
-                            corrected_low=est.rho_ci_[0], corrected_high=est.rho_ci_[1],
-                            bias_estimate=est.rho_bias_,
-                            seconds=round(time.perf_counter() - start, 2),
+                            rho_mle=corrected[3], mle_low=mle_ci[0],
+                            mle_high=mle_ci[1], rho_corrected=corrected[0],
+                            corrected_low=corrected[1][0], corrected_high=corrected[1][1],
+                            bias_estimate=corrected[2],
+                            seconds=round(seconds, 2),
                             converged=est.converged_, commit=commit,
+                            correction=args.correction,
                         )
                         writer.writerow(row)
                         handle.flush()
@@ -145,10 +153,13 @@ def summary(path):
     import pandas as pd
 
     frame = pd.read_csv(path)
+    # rows written before the cross-fit existed are bootstrap-corrected
+    frame["correction"] = frame.get("correction", pd.Series(index=frame.index, dtype=object))
+    frame["correction"] = frame["correction"].fillna("bootstrap")
     rows = []
-    keys = ["generator", "V", "N", "rho", "epsilon", "speech_len"]
+    keys = ["correction", "generator", "V", "N", "rho", "epsilon", "speech_len"]
     for key, cell in frame.groupby(keys):
-        truth = key[3]
+        truth = key[4]
         out = dict(zip(keys, key, strict=True), reps=len(cell))
         for name, est, low, high in (("mle", "rho_mle", "mle_low", "mle_high"),
                                      ("corrected", "rho_corrected", "corrected_low",
@@ -179,6 +190,8 @@ def main(argv=None):
                         help="words per speech (partisan generator)")
     parser.add_argument("--grid-size", type=int, default=200)
     parser.add_argument("--n-bias-draws", type=int, default=20)
+    parser.add_argument("--correction", choices=("bootstrap", "crossfit"), default="crossfit",
+                        help="the estimator beside maximum likelihood")
     parser.add_argument("--out", default="rho_bias.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
     parser.add_argument("--summary", action="store_true")

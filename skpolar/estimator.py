@@ -14,6 +14,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
+from .crossfit import CrossFit
 from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, make_emission
 from .likelihood import Rows, collapse_duplicates, posterior_summaries
@@ -58,6 +59,9 @@ _Z95 = 1.959963984540054
 # parameters at most: autograd makes one pass over the data per parameter
 # (403 parameters, 2,000 speeches: 3.5 s, three times the fit itself).
 _HESSIAN_MAX_PARAMS = 100
+# Polarized starts of the cross-fit besides the maximum-likelihood shapes: its
+# held-out likelihood, like the full one, has a local optimum near a = b.
+_CROSSFIT_STARTS = (0.6, 0.75, 0.9)
 # Solvers that step through minibatches (and so offer partial_fit).
 _MINIBATCH_SOLVERS = ("adam", "sgd")
 
@@ -279,7 +283,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
         "n_bootstrap": [Interval(numbers.Integral, 2, None, closed="left")],
-        "bias_correction": [StrOptions({"bootstrap"}), None],
+        "bias_correction": [StrOptions({"bootstrap", "crossfit"}), None],
         "n_bias_draws": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
@@ -392,6 +396,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if self.solver not in _MINIBATCH_SOLVERS:
             self._full_batch_solver(n_features=0)
         self._device()
+        if self.bias_correction == "crossfit" and self.emission != "two_pole":
+            raise ValueError(
+                f"bias_correction='crossfit' needs emission='two_pole' (its held-out model "
+                f"is the two-pole line); got emission={self.emission!r}."
+            )
         if (self.interval == "bootstrap" or self.bias_correction) and self.n_jobs == 0:
             raise ValueError("n_jobs=0 runs no bootstrap worker; use None, -1 or a count >= 1.")
 
@@ -458,6 +467,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         # known types (skops.io) keep it, and a later partial_fit continues it
         state["_generator_state"] = generator.get_state().numpy().copy()
         params = _oriented(params, self.pi)
+        if self.bias_correction == "crossfit":
+            # rho and its interval come from the held-out likelihood; the
+            # maximum-likelihood interval would only cost time
+            state.update(n_iter_=info["n_iter"], converged_=info["converged"],
+                         loss_curve_=list(info["loss_curve"]))
+            state.update(self._model_attributes(params))
+            state.update(self._crossfit(rows, state))
+            return state
         uncertainty = self._uncertainty(rows, params, info["loss"])
         better = uncertainty.pop("better", None)
         if better is not None:
@@ -543,6 +560,47 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         elif np.isfinite(state.get("rho_se_", np.nan)):
             out["rho_se_"] = float(np.hypot(state["rho_se_"], monte_carlo))
         return out
+
+    def _crossfit(self, rows, state):
+        """rho, its interval and standard error from the cross-fitted held-out likelihood.
+
+        See :mod:`skpolar.crossfit`. The folds are dealt with ``random_state``;
+        the fit starts from the maximum-likelihood shapes and from a few fixed
+        ones, and keeps the best optimum.
+        """
+        rng = _numpy_rng(self.random_state)
+        fixed_pi = None if self.pi == "fit" else float(self.pi)
+        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng)
+        fit = self._crossfit_point(cross, state["alpha_"], state["beta_"], state["pi_"], fixed_pi)
+        out = {"rho_mle_": state["rho_"], "rho_mle_ci_": np.full(2, np.nan),
+               "rho_ci_": np.full(2, np.nan), "rho_se_": np.nan}
+        if self.interval == "profile":
+            with progress(self.verbose, "cross-fit interval", label="rho"):
+                ci, better = cross.interval(fit, RHO_MAX, fixed_pi=fixed_pi)
+            if better is not None:
+                fit = better
+                ci, _ = cross.interval(fit, RHO_MAX, fixed_pi=fixed_pi)
+            out["rho_ci_"] = np.array(ci)
+            out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * _Z95))
+        elif self.interval == "bootstrap":
+            seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_bootstrap)
+            replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
+                delayed(_crossfit_replicate)(self, rows, fit, fixed_pi, seed) for seed in seeds
+            ))
+            out["rho_bootstrap_"] = replicates
+            out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
+            out["rho_se_"] = float(np.std(replicates, ddof=1))
+        rho = fit["rho"]
+        ci = out["rho_ci_"]
+        if np.all(np.isfinite(ci)):
+            out["rho_ci_"] = np.array([min(ci[0], rho), max(ci[1], rho)])
+        out.update(rho_=rho, rho_bias_=state["rho_"] - rho)
+        return out
+
+    def _crossfit_point(self, cross, a, b, pi, fixed_pi):
+        """The cross-fit's optimum, from the given shapes and from fixed polarized ones."""
+        starts = [(a, b, pi)] + [(6.0 * r, 6.0 * (1.0 - r), 0.5) for r in _CROSSFIT_STARTS]
+        return cross.fit(starts, fixed_pi=fixed_pi)
 
     def _assign(self, state):
         """Set the fitted attributes, dropping those a previous fit left behind."""
@@ -1360,6 +1418,16 @@ def _bias_replicate(estimator, params, state, lengths, seed):
     fitted, info = estimator._minimize(problem, dict(params))
     fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
     return rho_of(fitted)
+
+
+def _crossfit_replicate(estimator, rows, fit, fixed_pi, seed):
+    """The cross-fitted rho of one bootstrap draw of the rows (new folds too)."""
+    rng = np.random.default_rng(seed)
+    weight = rng.multinomial(int(round(rows.weight.sum())), rows.weight / rows.weight.sum())
+    keep = weight > 0
+    sub = rows.subset(keep).reweighted(weight[keep])
+    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng)
+    return estimator._crossfit_point(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]
 
 
 def _bootstrap_replicate(estimator, rows, params, weight):
