@@ -46,10 +46,9 @@ from .quadrature import log_prior_weights_numpy, stance_grid
 
 # Folds of the cross-fit: each axis is estimated from 80% of the speeches.
 N_FOLDS = 5
-# Pseudo-tokens added to each party's counts, spread by pooled frequency: a
-# rare word seen by one party only would otherwise put that end of the axis
-# at a zero probability the data barely support.
-AXIS_SMOOTHING = 50.0
+# Floor of the spread of the words' true log odds (stance_axis): parties
+# that speak alike shrink every lean nearly to zero, not past it.
+_MIN_LEAN_VARIANCE = 1e-6
 # Points of the tabulated log likelihood along the axis.
 _AXIS_POINTS = 513
 # The tabulated line stops this close (relatively) to the end of validity.
@@ -58,6 +57,8 @@ _LOGIT_PI_BOUNDS = (-12.0, 12.0)
 _CHI2_95 = 3.841458820694124
 # A profile point beats the fit only by more than this per speech (not by rounding).
 _BETTER = 1e-8
+# First step of the profile's walk out from the estimate (doubled each time).
+_PROFILE_STEP = 0.01
 # The held-out loss is a few hundred nats per speech and its rho is flat:
 # scipy's default relative tolerance (2e-9) stops 1e-7 per speech short.
 _LBFGS_OPTIONS = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9}
@@ -98,28 +99,49 @@ def fold_weights(side, weight, n_folds, rng):
     return out
 
 
-def stance_axis(side_counts, smoothing=AXIS_SMOOTHING):
-    """Centre ``m`` and half-difference ``d`` of the parties' smoothed word frequencies.
+def stance_axis(side_counts):
+    """Centre ``m`` and half-difference ``d`` of the parties' word frequencies, denoised.
+
+    Every word's log odds between the parties, ``z_v``, is shrunk towards
+    the common centre by its empirical-Bayes weight
+    ``tau^2 / (tau^2 + var_v)``: ``var_v = 1 / n_Lv + 1 / n_Rv`` is its
+    sampling variance (counts plus one half) and ``tau^2`` the spread of
+    the true log odds, the count-weighted excess of the observed spread over
+    the sampling variances. Frequent words keep their lean; a word seen a
+    few times, whose raw lean is mostly noise, is pulled to the centre.
+    The parties' frequencies are rebuilt from the shrunk log odds around
+    their geometric mean, so a word estimated without noise keeps its
+    party frequencies exactly.
+
+    Why: the held-out line ``m + s d`` must stay a distribution, and the
+    raw frequencies of rare words, seen by one party only, end it where
+    those words run out, far short of the real poles; the held-out stances
+    are then squeezed against that end and rho comes out too high.
 
     Parameters
     ----------
     side_counts : ndarray of shape (2, V)
         Word counts of the left and the right party.
-    smoothing : float
-        Pseudo-tokens added to each party, spread by the pooled frequencies.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skpolar.crossfit import stance_axis
-    >>> m, d = stance_axis(np.array([[30.0, 10.0], [10.0, 30.0]]), smoothing=0.0)
-    >>> m.tolist(), d.tolist()
-    ([0.5, 0.5], [-0.25, 0.25])
+    >>> m, d = stance_axis(np.array([[3e5, 1e5], [1e5, 3e5]]))
+    >>> np.round(m, 4).tolist(), np.round(d, 4).tolist()
+    [[0.5, 0.5], [-0.25, 0.25]]
     """
-    side_counts = np.asarray(side_counts, dtype=float)
-    pooled = side_counts.sum(axis=0) + 0.5
-    pooled /= pooled.sum()
-    freq = (side_counts + smoothing * pooled) / (side_counts.sum(axis=1, keepdims=True) + smoothing)
+    counts = np.asarray(side_counts, dtype=float) + 0.5
+    log_freq = np.log(counts) - np.log(counts.sum(axis=1, keepdims=True))
+    lean = log_freq[1] - log_freq[0]
+    var = 1.0 / counts[0] + 1.0 / counts[1]
+    weight = counts.sum(axis=0)
+    centre = np.average(lean, weights=weight)
+    tau2 = max(np.average((lean - centre) ** 2 - var, weights=weight), _MIN_LEAN_VARIANCE)
+    lean = centre + (lean - centre) * tau2 / (tau2 + var)
+    log_base = log_freq.mean(axis=0)
+    freq = np.exp(np.vstack([log_base - lean / 2.0, log_base + lean / 2.0]))
+    freq /= freq.sum(axis=1, keepdims=True)
     return freq.mean(axis=0), (freq[1] - freq[0]) / 2.0
 
 
@@ -180,7 +202,6 @@ class CrossFit:
     rng : numpy.random.Generator
         Deals the speeches to the folds.
     n_folds : int, default=N_FOLDS
-    smoothing : float, default=AXIS_SMOOTHING
 
     The parameter vector is ``(log a, log b, logit pi, lo_1, hi_1, ...,
     lo_K, hi_K)``: ``lo_k`` and ``hi_k`` are the points of fold ``k``'s line
@@ -199,8 +220,7 @@ class CrossFit:
     0.8
     """
 
-    def __init__(self, X, side, weight, grid_size, rng, n_folds=N_FOLDS,
-                 smoothing=AXIS_SMOOTHING):
+    def __init__(self, X, side, weight, grid_size, rng, n_folds=N_FOLDS):
         X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=float)
         side = np.asarray(side)
         self.grid_size = grid_size
@@ -211,7 +231,7 @@ class CrossFit:
         for w in folds:
             held = np.flatnonzero(w > 0)
             rest = total - np.vstack([w * (side == 0), w * (side == 1)]) @ X
-            m, d = stance_axis(np.asarray(rest), smoothing)
+            m, d = stance_axis(np.asarray(rest))
             s, value, slope = axis_table(X[held], m, d)
             # a speech's party confines its stance to its side of zero: each
             # side's speeches are scored at that side's nodes only
@@ -318,26 +338,30 @@ class CrossFit:
         """
         n, loss_hat = self.n_total, fit["loss"]
         best = {"loss": loss_hat, "x": fit["x"]}
-        seen = []
+        seen = [(fit["rho"], fit["x"])]
 
         def excess(rho):
-            # from the estimate and from the nearest point already profiled:
-            # a start from far away (the a = b end) can sit in the local
-            # optimum there
-            starts = [fit["x"]]
-            if seen:
-                starts.append(min(seen, key=lambda item: abs(item[0] - rho))[1])
-            value, x = min((self.profile_loss(rho, x0, fixed_pi) for x0 in starts),
-                           key=lambda item: item[0])
+            # warm-started from the nearest point profiled so far: the points
+            # walk out from the estimate, so no start comes from far away
+            # (one from the a = b end can sit in the local optimum there)
+            start = min(seen, key=lambda item: abs(item[0] - rho))[1]
+            value, x = self.profile_loss(rho, start, fixed_pi)
             seen.append((rho, x))
             if value < best["loss"] - _BETTER:
                 best.update(loss=value, x=x)
             return 2.0 * n * (value - loss_hat) - level_chi2
 
         def end(limit):
-            if excess(limit) <= 0:
-                return limit
-            return scipy.optimize.brentq(excess, fit["rho"], limit, xtol=1e-5)
+            inner, step = fit["rho"], _PROFILE_STEP * np.sign(limit - fit["rho"])
+            while True:
+                outer = inner + step
+                if (outer - limit) * np.sign(step) >= 0:
+                    outer = limit
+                if excess(outer) > 0:
+                    return scipy.optimize.brentq(excess, inner, outer, xtol=1e-5)
+                if outer == limit:
+                    return limit
+                inner, step = outer, 2.0 * step
 
         rho_hat = fit["rho"]
         low = 0.5 if rho_hat <= 0.5 + 1e-9 else end(0.5)

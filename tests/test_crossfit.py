@@ -1,0 +1,144 @@
+"""Cross-fitted rho: folds, the stance axis, the held-out likelihood and the estimator option."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+from skpolar import PolarizationEstimator, make_polarized_speech
+from skpolar.crossfit import CrossFit, axis_table, fold_weights, stance_axis
+
+
+def test_folds_deal_every_speech_once_within_each_party():
+    side = np.array([0, 0, 1, 1, 1])
+    weight = np.array([3.0, 1.0, 2.0, 2.0, 1.0])
+    folds = fold_weights(side, weight, 3, np.random.default_rng(0))
+    np.testing.assert_array_equal(folds.sum(axis=0), weight)
+    # each party's four and five speeches spread as evenly as they can
+    for party, total in ((0, 4), (1, 5)):
+        per_fold = folds[:, side == party].sum(axis=1)
+        assert per_fold.sum() == total and per_fold.max() - per_fold.min() <= 1
+    again = fold_weights(side, weight, 3, np.random.default_rng(0))
+    np.testing.assert_array_equal(folds, again)
+
+
+def test_axis_keeps_well_measured_frequencies_and_shrinks_rare_leans():
+    left, right = np.array([0.6, 0.2, 0.2]), np.array([0.2, 0.4, 0.4])
+    m, d = stance_axis(1e7 * np.vstack([left, right]))
+    np.testing.assert_allclose(m + d, right, rtol=1e-4)
+    np.testing.assert_allclose(m - d, left, rtol=1e-4)
+    # a word seen twice by one party only is no longer one that party never says
+    counts = np.vstack([1e5 * left, 1e5 * right])
+    counts = np.hstack([counts, [[0.0], [2.0]]])
+    m, d = stance_axis(counts)
+    raw = np.log(2.5 / counts[1].sum()) - np.log(0.5 / counts[0].sum())
+    shrunk = np.log((m + d)[3] / (m - d)[3])
+    assert 0 < shrunk < 0.5 * raw
+
+
+def test_axis_table_runs_between_the_ends_where_a_word_runs_out():
+    m, d = np.array([0.4, 0.3, 0.3]), np.array([-0.2, 0.1, 0.1])
+    s, value, slope = axis_table(np.array([[1.0, 1.0, 0.0]]), m, d, n_points=33)
+    # moving right, word 0 runs out at s = 2; moving left, words 1 and 2 at s = -3
+    assert s[-1] == pytest.approx(2.0) and s[0] == pytest.approx(-3.0)
+    assert np.all(np.diff(s) > 0)
+    np.testing.assert_allclose(value[0], np.log(m[0] + s * d[0]) + np.log(m[1] + s * d[1]))
+    np.testing.assert_allclose(slope[0], d[0] / (m[0] + s * d[0]) + d[1] / (m[1] + s * d[1]))
+
+
+@pytest.fixture(scope="module")
+def wide():
+    X, y = make_polarized_speech(600, rho=0.7, n_features=300, vocabulary="shared",
+                                 speech_len=40, length_distribution=1.0, sparse=True,
+                                 random_state=4)
+    return X.astype(float), y
+
+
+def test_held_out_loss_gradient_matches_finite_differences(wide):
+    X, y = wide
+    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(0))
+    x = next(cross._starts([(3.0, 2.0, 0.4)]))
+    value, grad = cross.loss(x)
+    numeric = scipy.optimize.approx_fprime(x, lambda z: cross.loss(z)[0], 1e-7)
+    np.testing.assert_allclose(grad, numeric, atol=2e-5 * np.abs(grad).max())
+    # the interpolated table reads the curve it was built from at its points
+    fold = cross.folds[0]
+    nodes, value, slope, _ = fold["parts"][1]
+    from skpolar.crossfit import _hermite
+    mid = (fold["s"][100] + fold["s"][101]) / 2
+    val, der = _hermite(fold["s"], value, slope, np.array([fold["s"][100], mid]))
+    np.testing.assert_allclose(val[:, 0], value[:, 100])
+    assert np.all(np.isfinite(der))
+
+
+def test_profile_interval_ends_where_the_likelihood_ratio_is_the_chi2_quantile(wide):
+    X, y = wide
+    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(1))
+    fit = cross.fit([(3.0, 2.0, 0.5), (5.4, 0.6, 0.5)])
+    (low, high), better = cross.interval(fit, 0.9999)
+    assert better is None and low <= fit["rho"] <= high
+    for end in (low, high):
+        if 0.5 < end < 0.9999:
+            value, _ = cross.profile_loss(end, fit["x"])
+            assert 2 * cross.n_total * (value - fit["loss"]) == pytest.approx(3.8415, abs=0.02)
+
+
+def test_crossfit_on_a_wide_vocabulary_is_far_less_biased_than_maximum_likelihood():
+    # 2,000 shared words, 1,000 speeches: the maximum-likelihood poles over-fit
+    # and rho_mle_ sits near 0.77 whatever the truth 0.6 (docs/benchmarks.rst)
+    errors_mle, errors_cf = [], []
+    for seed in range(3):
+        X, y = make_polarized_speech(1000, rho=0.6, n_features=2000, vocabulary="shared",
+                                     speech_len=60, length_distribution=1.0, sparse=True,
+                                     random_state=1000 + seed)
+        est = PolarizationEstimator(grid_size=50, bias_correction="crossfit",
+                                    random_state=seed).fit(X, y)
+        errors_mle.append(est.rho_mle_ - 0.6)
+        errors_cf.append(est.rho_ - 0.6)
+        assert est.rho_ci_[0] <= est.rho_ <= est.rho_ci_[1]
+        assert est.rho_bias_ == pytest.approx(est.rho_mle_ - est.rho_)
+        assert np.isnan(est.rho_mle_ci_).all()
+    assert min(errors_mle) > 0.1
+    # the held-out fit lands far closer (0.58, 0.57, 0.52 against 0.78, 0.77, 0.79)
+    assert np.mean(np.abs(errors_cf)) < 0.5 * np.mean(errors_mle)
+
+
+def test_crossfit_estimator_option():
+    X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    kwargs = dict(grid_size=40, bias_correction="crossfit", random_state=3)
+    est = PolarizationEstimator(**kwargs).fit(X, y)
+    assert est.rho_ci_[0] <= est.rho_ <= est.rho_ci_[1]
+    assert est.rho_se_ == pytest.approx(np.diff(est.rho_ci_)[0] / (2 * 1.959964), rel=1e-4)
+    assert abs(est.rho_ - 0.8) < 0.03
+    # reproducible with random_state; the maximum-likelihood fit is unchanged
+    again = PolarizationEstimator(**kwargs).fit(X, y)
+    assert again.rho_ == est.rho_
+    plain = PolarizationEstimator(grid_size=40).fit(X, y)
+    assert est.rho_mle_ == pytest.approx(plain.rho_, abs=1e-10)
+    np.testing.assert_allclose(est.transform(X), plain.transform(X))
+    boot = PolarizationEstimator(**kwargs, interval="bootstrap", n_bootstrap=5).fit(X, y)
+    assert boot.rho_bootstrap_.shape == (5,) and boot.rho_ == est.rho_
+    assert boot.rho_ci_[0] <= boot.rho_ <= boot.rho_ci_[1]
+    none = PolarizationEstimator(**kwargs, interval=None).fit(X, y)
+    assert none.rho_ == est.rho_ and np.isnan(none.rho_ci_).all()
+    fixed = PolarizationEstimator(**kwargs, pi=0.5).fit(X, y)
+    assert fixed.pi_ == 0.5 and fixed.rho_ci_[0] <= fixed.rho_ <= fixed.rho_ci_[1]
+
+
+def test_crossfit_with_groups_deals_speakers_to_folds():
+    X, y, truth = make_polarized_speech(1200, rho=0.8, n_features=40, speech_len=20,
+                                        random_state=2, return_truth=True)
+    speaker = np.arange(len(y)) // 4
+    # four speeches a speaker, all with the first speech's party
+    y = y[speaker * 4]
+    est = PolarizationEstimator(grid_size=30, bias_correction="crossfit",
+                                random_state=0).fit(X, y, groups=speaker)
+    assert est.n_speakers_ == 300
+    assert est.rho_ci_[0] <= est.rho_ <= est.rho_ci_[1]
+
+
+def test_crossfit_needs_the_two_pole_emission():
+    X, y = make_polarized_speech(200, random_state=0)
+    est = PolarizationEstimator(emission="loglinear", bias_correction="crossfit")
+    with pytest.raises(ValueError, match="bias_correction='crossfit' needs emission='two_pole'"):
+        est.fit(X, y)
+    assert not hasattr(est, "rho_")
