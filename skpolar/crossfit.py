@@ -17,19 +17,30 @@ The model on a held-out fold
 Under the two-pole family ``phi(u) = m + u d`` (``m`` the centre, ``d``
 half the difference of the poles), so every speech's likelihood depends on
 its stance only through a point on the line ``m + s d``. The axis
-``(m_hat, d_hat)`` of fold ``k`` is the midpoint and half-difference of the
-parties' smoothed word frequencies in the other folds: under the model the
-difference of the party means is proportional to ``d``, and noise in it is
-independent of the held-out speeches. The held-out fold then has
-``s = o_k + c_k u``: a free scale ``c_k`` and offset ``o_k`` per fold absorb
-the axis' attenuation (its noise makes ``d_hat`` longer than the part of it
-the speeches follow), while ``a, b, pi`` are shared by all folds and fitted
-by maximizing the sum of the folds' marginal likelihoods, with ``u``
-integrated on the estimator's grid. The ends of each fold's line are
-bounded by the smoothed axis' own validity, ``m_hat + s d_hat >= 0``; where
-a side has words the other never says (the generator's partisan design)
-that bound is the true pole, and it pins the scale as it does for the full
-likelihood.
+``(m_hat, d_hat)`` of fold ``k`` comes from the parties' word counts in the
+other folds (:func:`stance_axis`: their log odds, shrunk by empirical Bayes
+where they are noise): under the model the difference of the party means is
+proportional to ``d``, and the noise in it is independent of the held-out
+speeches. The held-out fold then has ``s = o_k + c_k u``: a free scale
+``c_k`` and offset ``o_k`` per fold absorb the axis' attenuation (its
+noise makes ``d_hat`` longer than the part of it the speeches follow),
+while ``a, b, pi`` are shared by all folds and fitted by maximizing the sum
+of the folds' marginal likelihoods, with ``u`` integrated on the
+estimator's grid. The ends of each fold's line are bounded by the axis' own
+validity, ``m_hat + s d_hat >= 0``; where a side has words the other never
+says (the generator's partisan design) that bound is the true pole, and it
+pins the scale as it does for the full likelihood.
+
+What it does not remove
+-----------------------
+The held-out likelihood treats each fold's axis as known, so its profile
+interval leaves out the axis' own noise (``interval="bootstrap"``
+resamples speeches and redoes the folds and the axes), and where the
+partisan design's zeros pin the scale the bound that does so is estimated
+from the other folds: both make the profile interval too narrow there
+(:doc:`/benchmarks`). With one speech per row, speeches of one speaker in
+different folds share the speaker's own words; give ``fit`` the speakers
+(``groups``) and the folds are dealt by speaker.
 
 Every speech's log likelihood along the line is tabulated once, with its
 derivative, at points crowded towards the ends, and read between them by

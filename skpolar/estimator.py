@@ -176,14 +176,20 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         interval always contains ``rho_``.
     n_bootstrap : int, default=200
         Bootstrap replicates for ``interval="bootstrap"``.
-    bias_correction : {"bootstrap"} or None, default=None
+    bias_correction : {"bootstrap", "crossfit"} or None, default=None
         ``"bootstrap"`` corrects ``rho_`` for the estimator's bias: corpora of
         the fitted shape are drawn from the fitted model (``n_bias_draws`` of
         them) and refitted, and the mean difference between their estimates
         and the fitted ``rho`` is subtracted from ``rho_`` and its interval
         (whose half-widths also take in the Monte Carlo error). The bias
         comes from the many word probabilities fitted beside ``rho``; see
-        :doc:`/model`.
+        :doc:`/model`. ``"crossfit"`` estimates ``rho`` by cross-fitting
+        instead: the speeches are dealt to five folds (by speaker with
+        ``groups``), each fold is scored against a stance axis estimated from
+        the parties' word counts in the other four, and ``rho`` maximizes the
+        folds' held-out likelihood (:mod:`skpolar.crossfit`); ``interval``
+        then applies to that likelihood (``"profile"``) or resamples speeches
+        and redoes the cross-fit (``"bootstrap"``). Two-pole emission only.
     n_bias_draws : int, default=20
         Corpora drawn for ``bias_correction="bootstrap"``.
     n_jobs : int or None, default=None
@@ -220,9 +226,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         correction; ``alpha_``, ``beta_`` and the stances are those of the
         maximum-likelihood fit in any case).
     rho_mle_ci_ : ndarray of shape (2,)
-        The interval of ``rho_mle_`` (equal to ``rho_ci_`` without correction).
+        The interval of ``rho_mle_`` (equal to ``rho_ci_`` without correction;
+        NaN with ``bias_correction="crossfit"``, which does not compute it).
     rho_bias_ : float
-        The estimated bias subtracted from ``rho_mle_`` (0 without correction).
+        ``rho_mle_ - rho_``: the estimated bias (0 without correction).
     rho_bias_replicates_ : ndarray of shape (n_bias_draws,)
         The refitted ``rho`` of every drawn corpus (``bias_correction`` only).
     W_ : ndarray of shape (n_features_in_,)

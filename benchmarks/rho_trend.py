@@ -1,0 +1,130 @@
+"""A spurious trend? rho_hat over ten periods whose corpora grow while the truth stays put.
+
+Each "history" has ten periods with the same true polarization; period p has
+``N = n0 * 10**(p / 9)`` speeches over ``V = v0 * 10**(p / 9)`` terms (both
+grow tenfold across the history), drawn from the shared-vocabulary
+generator (``make_polarized_speech(..., vocabulary="shared", speech_len=60,
+length_distribution=1.0, sparse=True)``, a fresh vocabulary each period).
+Every period is fitted by maximum likelihood (the default estimator) and by
+the cross-fit (``bias_correction="crossfit"``), and the estimates are
+regressed on the period by ordinary least squares: the slope's 95% interval
+(Student t, 8 degrees of freedom) should contain 0. One line per fit is
+appended to ``--out`` as it finishes (a stopped run resumes), and
+``--summary`` prints the slopes.
+
+Examples (from the project root)::
+
+    PYTHONPATH=. python benchmarks/rho_trend.py --histories 3 --out benchmarks/results/rho_trend.csv
+    PYTHONPATH=. python benchmarks/rho_trend.py --summary --out benchmarks/results/rho_trend.csv
+"""
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _provenance import code_version  # noqa: E402
+
+FIELDS = ["history", "period", "N", "V", "rho", "estimator", "rho_hat", "low", "high",
+          "seconds", "commit"]
+ESTIMATORS = {"maximum likelihood": None, "cross-fit": "crossfit"}
+N_PERIODS = 10
+
+
+def sizes(period, n0, v0):
+    scale = 10.0 ** (period / (N_PERIODS - 1))
+    return int(round(n0 * scale)), int(round(v0 * scale))
+
+
+def run(args):
+    from skpolar import PolarizationEstimator, make_polarized_speech
+
+    warnings.filterwarnings("ignore")
+    done = set()
+    if os.path.exists(args.out):
+        with open(args.out) as handle:
+            done = {(int(r["history"]), int(r["period"]), r["estimator"])
+                    for r in csv.DictReader(handle)}
+    new_file = not os.path.exists(args.out)
+    commit = code_version()
+    with open(args.out, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        if new_file:
+            writer.writeheader()
+        for history in range(args.histories):
+            for period in range(N_PERIODS):
+                N, V = sizes(period, args.n0, args.v0)
+                seed = 7919 * history + 104729 * period + 13
+                X, y = make_polarized_speech(N, rho=args.rho, n_features=V, vocabulary="shared",
+                                             speech_len=60, length_distribution=1.0, sparse=True,
+                                             random_state=seed)
+                for name, correction in ESTIMATORS.items():
+                    if (history, period, name) in done:
+                        continue
+                    est = PolarizationEstimator(bias_correction=correction, random_state=seed)
+                    start = time.perf_counter()
+                    est.fit(X, y)
+                    row = dict(history=history, period=period, N=N, V=V, rho=args.rho,
+                               estimator=name, rho_hat=est.rho_, low=est.rho_ci_[0],
+                               high=est.rho_ci_[1],
+                               seconds=round(time.perf_counter() - start, 2), commit=commit)
+                    writer.writerow(row)
+                    handle.flush()
+                    print(", ".join(f"{k}={v}" for k, v in row.items() if k != "commit"),
+                          flush=True)
+
+
+def slope(periods, estimates):
+    """OLS slope of the estimates on the period and its 95% interval (t, n - 2 df)."""
+    from scipy import stats
+
+    fit = stats.linregress(periods, estimates)
+    half = stats.t.ppf(0.975, len(periods) - 2) * fit.stderr
+    return fit.slope, fit.slope - half, fit.slope + half
+
+
+def summary(path):
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    rows = []
+    for (history, name), part in frame.groupby(["history", "estimator"]):
+        if len(part) < N_PERIODS:
+            continue
+        part = part.sort_values("period")
+        b, low, high = slope(part["period"].to_numpy(), part["rho_hat"].to_numpy())
+        truth = part["rho"].iloc[0]
+        rows.append({"history": history, "estimator": name, "first rho_hat": part["rho_hat"].iloc[0],
+                     "last rho_hat": part["rho_hat"].iloc[-1],
+                     "slope per period": b, "slope low": low, "slope high": high,
+                     "contains 0": low <= 0 <= high,
+                     "coverage": ((part["low"] <= truth) & (truth <= part["high"])).mean(),
+                     "fit s": part["seconds"].sum()})
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(4).to_string(index=False))
+    print("commits:", ", ".join(sorted(frame["commit"].unique())))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--histories", type=int, default=3)
+    parser.add_argument("--rho", type=float, default=0.7)
+    parser.add_argument("--n0", type=int, default=1000, help="speeches in the first period")
+    parser.add_argument("--v0", type=int, default=200, help="terms in the first period")
+    parser.add_argument("--out", default="rho_trend.csv")
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args(argv)
+    if args.summary:
+        summary(args.out)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
