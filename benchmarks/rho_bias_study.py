@@ -48,7 +48,7 @@ from _provenance import code_version  # noqa: E402
 
 FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_corrected", "corrected_low", "corrected_high", "bias_estimate", "seconds",
-          "converged", "commit", "correction"]
+          "converged", "commit", "correction", "interval"]
 
 
 def draw(generator, V, N, rho, seed, cache, epsilon=0.05, speech_len=15):
@@ -93,8 +93,9 @@ def done_keys(path):
     if not os.path.exists(path):
         return set()
     with open(path) as handle:
-        return {(r.get("correction") or "bootstrap", r["generator"], int(r["V"]), int(r["N"]),
-                 float(r["rho"]), float(r["epsilon"]), int(r["speech_len"]), int(r["replicate"]))
+        return {(r.get("correction") or "bootstrap", r.get("interval") or "profile",
+                 r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
+                 int(r["speech_len"]), int(r["replicate"]))
                 for r in csv.DictReader(handle)}
 
 
@@ -113,8 +114,8 @@ def run(args):
             for N in args.n:
                 for rho in args.rho:
                     for rep in range(args.replicates):
-                        key = (args.correction, args.generator, V, N, rho, args.epsilon,
-                               args.speech_len, rep)
+                        key = (args.correction, args.interval, args.generator, V, N, rho,
+                               args.epsilon, args.speech_len, rep)
                         if key in done:
                             continue
                         seed = 1000 * rep + int(1000 * rho) + 7 * V + N % 9973
@@ -122,7 +123,8 @@ def run(args):
                                     args.epsilon, args.speech_len)
                         est = PolarizationEstimator(
                             grid_size=args.grid_size, bias_correction=args.correction,
-                            n_bias_draws=args.n_bias_draws, random_state=seed,
+                            n_bias_draws=args.n_bias_draws, interval=args.interval,
+                            n_bootstrap=args.n_bootstrap, random_state=seed,
                         )
                         start = time.perf_counter()
                         est.fit(X, y)
@@ -131,7 +133,8 @@ def run(args):
                         corrected = est.rho_, est.rho_ci_.copy(), est.rho_bias_, est.rho_mle_
                         if args.correction == "crossfit":
                             # the cross-fit skips the maximum-likelihood interval
-                            mle_ci = est.set_params(bias_correction=None).fit(X, y).rho_ci_
+                            mle_ci = est.set_params(bias_correction=None,
+                                                    interval="profile").fit(X, y).rho_ci_
                         row = dict(
                             generator=args.generator, V=V, N=N, rho=rho, epsilon=args.epsilon,
                             speech_len=args.speech_len, replicate=rep,
@@ -141,7 +144,7 @@ def run(args):
                             bias_estimate=corrected[2],
                             seconds=round(seconds, 2),
                             converged=est.converged_, commit=commit,
-                            correction=args.correction,
+                            correction=args.correction, interval=args.interval,
                         )
                         writer.writerow(row)
                         handle.flush()
@@ -156,10 +159,12 @@ def summary(path):
     # rows written before the cross-fit existed are bootstrap-corrected
     frame["correction"] = frame.get("correction", pd.Series(index=frame.index, dtype=object))
     frame["correction"] = frame["correction"].fillna("bootstrap")
+    frame["interval"] = frame.get("interval", pd.Series(index=frame.index, dtype=object))
+    frame["interval"] = frame["interval"].fillna("profile")
     rows = []
-    keys = ["correction", "generator", "V", "N", "rho", "epsilon", "speech_len"]
+    keys = ["correction", "interval", "generator", "V", "N", "rho", "epsilon", "speech_len"]
     for key, cell in frame.groupby(keys):
-        truth = key[4]
+        truth = key[5]
         out = dict(zip(keys, key, strict=True), reps=len(cell))
         for name, est, low, high in (("mle", "rho_mle", "mle_low", "mle_high"),
                                      ("corrected", "rho_corrected", "corrected_low",
@@ -192,6 +197,9 @@ def main(argv=None):
     parser.add_argument("--n-bias-draws", type=int, default=20)
     parser.add_argument("--correction", choices=("bootstrap", "crossfit"), default="crossfit",
                         help="the estimator beside maximum likelihood")
+    parser.add_argument("--interval", choices=("profile", "bootstrap"), default="profile",
+                        help="interval of the corrected estimate (the MLE's is the profile)")
+    parser.add_argument("--n-bootstrap", type=int, default=200)
     parser.add_argument("--out", default="rho_bias.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
     parser.add_argument("--summary", action="store_true")

@@ -30,11 +30,15 @@ def rho_of(params):
 
 
 def wald_se(problem, params):
-    """Standard error of rho from the autograd Hessian of the log likelihood.
+    """Standard error of rho from the observed information (Hessian of the log likelihood).
 
-    The gauge directions of the emission (a constant added to all logits of a
-    pole) make the Hessian singular; they carry no information about rho, so
-    the pseudo-inverse gives the right variance.
+    The Hessian is the central finite difference of the analytic gradient
+    (Fisher's identity, :meth:`~skpolar.objective.Problem.value_and_grad`):
+    two gradient passes per parameter, where an autograd Hessian built the
+    whole likelihood's graph and differentiated it twice (seed task: 46 ms
+    of a 0.14 s fit). The gauge directions of the emission (a constant added
+    to all logits of a pole) make the Hessian singular; they carry no
+    information about rho, so the pseudo-inverse gives the right variance.
 
     Examples
     --------
@@ -57,17 +61,18 @@ def wald_se(problem, params):
     True
     """
     shapes = problem.layout(params)
-    x = torch.as_tensor(problem.pack(params), dtype=problem.dtype, device=problem.device)
-
-    def negloglik(vec):
-        start, p = 0, {}
-        for name, shape in shapes:
-            size = int(np.prod(shape))
-            p[name] = vec[start : start + size].reshape(shape)
-            start += size
-        return -problem.loglik_torch(p)
-
-    hess = torch.autograd.functional.hessian(negloglik, x).detach().cpu().numpy()
+    x = problem.pack(params)
+    # steps of ~1e-5 relative: the gradient is exact to ~1e-14, so the
+    # difference quotient is accurate to ~1e-9 and its truncation error smaller
+    steps = 1e-5 * np.maximum(np.abs(x), 1.0)
+    hess = np.empty((len(x), len(x)))
+    for j, h in enumerate(steps):
+        up, down = x.copy(), x.copy()
+        up[j] += h
+        down[j] -= h
+        hess[:, j] = (problem.value_and_grad(up, shapes)[1]
+                      - problem.value_and_grad(down, shapes)[1]) / (2.0 * h)
+    hess = problem.n_total * (hess + hess.T) / 2.0
     if not np.all(np.isfinite(hess)):
         return np.nan
     # rho = sigmoid(|log a - log b|)
