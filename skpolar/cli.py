@@ -163,6 +163,11 @@ stances.csv and stance_distribution.png to --output-dir (see `skpolar fit
                         help="give every speech its own stance instead of one per senator")
     senate.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                         default="profile", help="interval for rho (default: %(default)s)")
+    senate.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap"),
+                        default="none",
+                        help="estimate rho by cross-fitting the stance axis, or correct it by "
+                        "a parametric bootstrap; see PolarizationEstimator's bias_correction "
+                        "(default: %(default)s, maximum likelihood)")
     senate.add_argument("--grid-size", type=_positive_int, default=200,
                         help="grid nodes on each side of zero (default: %(default)s)")
     senate.add_argument("--random-state", type=int, default=0,
@@ -240,6 +245,11 @@ outputs:
                      "PolarizationEstimator's max_iter)")
     fit.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                      default="profile", help="interval for rho (default: %(default)s)")
+    fit.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap"),
+                     default="none",
+                     help="estimate rho by cross-fitting the stance axis, or correct it by "
+                     "a parametric bootstrap; see PolarizationEstimator's bias_correction "
+                     "(default: %(default)s, maximum likelihood)")
     fit.add_argument("--n-bootstrap", type=_positive_int, default=200,
                      help="replicates for --interval bootstrap (default: %(default)s)")
     fit.add_argument("--n-jobs", type=int, default=None,
@@ -331,6 +341,7 @@ def _run_senate(args):
     est = PolarizationEstimator(
         grid_size=args.grid_size,
         interval=None if args.interval == "none" else args.interval,
+        bias_correction=_bias_correction(args),
         random_state=args.random_state,
     )
     frame = pd.DataFrame(index=pd.RangeIndex(X.shape[0]))
@@ -345,6 +356,9 @@ def _run_fit(args):
     # estimator), which takes seconds: a typo in a column name should not.
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise CLIError(f"--output-dir {args.output_dir} exists and is not a directory")
+    if args.bias_correction == "crossfit" and args.emission != "two_pole":
+        raise CLIError(f"--bias-correction crossfit needs --emission two_pole "
+                       f"(got {args.emission})")
     frame = _read_csv(args.csv, args.encoding)
     text_col, party_col, speaker_col = (
         args.text_column, args.party_column, args.speaker_column
@@ -421,6 +435,7 @@ def _run_fit(args):
         emission=args.emission, grid_size=args.grid_size,
         interval=None if args.interval == "none" else args.interval,
         n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
+        bias_correction=_bias_correction(args),
         random_state=args.random_state,
     )
     if args.max_iter is not None:
@@ -647,8 +662,15 @@ def _stderr_is_tty():
         return False
 
 
+def _bias_correction(args):
+    return None if args.bias_correction == "none" else args.bias_correction
+
+
 def _format_rho(est, problems=()):
     text = f"{est.rho_:.4f}"
+    correction = getattr(est, "bias_correction", None)
+    if correction is not None:
+        text += f" ({correction}; maximum likelihood {est.rho_mle_:.4f})"
     ci = np.asarray(getattr(est, "rho_ci_", [np.nan, np.nan]), dtype=float)
     kind = {"profile": "profile", "bootstrap": "bootstrap"}.get(est.interval)
     if kind is not None and np.all(np.isfinite(ci)):

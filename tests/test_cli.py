@@ -472,3 +472,14 @@ def test_senate_fits_the_bundled_corpus(tmp_path, capsys):
     assert speakers["n_speeches"].sum() == 18686
     stances = pd.read_csv(out_dir / "stances.csv")
     assert len(stances) == 18686 and "stance_words_only" in stances
+
+
+def test_bias_correction_reaches_the_estimator_and_the_report(speeches_csv, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert run_fit(speeches_csv, out_dir, "--bias-correction", "crossfit") == 0
+    out = capsys.readouterr().out
+    assert "(crossfit; maximum likelihood " in out
+    # the cross-fit needs the two-pole emission: a one-line error, nothing written
+    code = run_fit(speeches_csv, tmp_path / "other", "--bias-correction", "crossfit",
+                   "--emission", "loglinear")
+    assert_one_line_error(capsys, code, tmp_path / "other", "crossfit")
