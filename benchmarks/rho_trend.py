@@ -1,8 +1,9 @@
 """A spurious trend? rho_hat over ten periods whose corpora grow while the truth stays put.
 
 Each "history" has ten periods with the same true polarization; period p has
-``N = n0 * 10**(p / 9)`` speeches over ``V = v0 * 10**(p / 9)`` terms (both
-grow tenfold across the history), drawn from the shared-vocabulary
+``N = n0 * 10**(p / 9)`` speeches over ``V = v0 * g**(p / 9)`` terms (the
+corpus grows tenfold across the history, the vocabulary ``g = --v-growth``
+fold, ten by default), drawn from the shared-vocabulary
 generator (``make_polarized_speech(..., vocabulary="shared", speech_len=60,
 length_distribution=1.0, sparse=True)``, a fresh vocabulary each period).
 Every period is fitted by maximum likelihood (the default estimator) and by
@@ -16,6 +17,8 @@ Examples (from the project root)::
 
     PYTHONPATH=. python benchmarks/rho_trend.py --histories 3 --out benchmarks/results/rho_trend.csv
     PYTHONPATH=. python benchmarks/rho_trend.py --summary --out benchmarks/results/rho_trend.csv
+    PYTHONPATH=. python benchmarks/rho_trend.py --histories 2 --v0 2000 --v-growth 1 \
+        --out benchmarks/results/rho_trend_fixed_vocabulary.csv
 """
 
 import argparse
@@ -36,9 +39,9 @@ ESTIMATORS = {"maximum likelihood": None, "cross-fit": "crossfit"}
 N_PERIODS = 10
 
 
-def sizes(period, n0, v0):
-    scale = 10.0 ** (period / (N_PERIODS - 1))
-    return int(round(n0 * scale)), int(round(v0 * scale))
+def sizes(period, n0, v0, v_growth=10.0):
+    step = period / (N_PERIODS - 1)
+    return int(round(n0 * 10.0 ** step)), int(round(v0 * v_growth ** step))
 
 
 def run(args):
@@ -58,7 +61,7 @@ def run(args):
             writer.writeheader()
         for history in range(args.histories):
             for period in range(N_PERIODS):
-                N, V = sizes(period, args.n0, args.v0)
+                N, V = sizes(period, args.n0, args.v0, args.v_growth)
                 seed = 7919 * history + 104729 * period + 13
                 X, y = make_polarized_speech(N, rho=args.rho, n_features=V, vocabulary="shared",
                                              speech_len=60, length_distribution=1.0, sparse=True,
@@ -117,6 +120,9 @@ def main(argv=None):
     parser.add_argument("--rho", type=float, default=0.7)
     parser.add_argument("--n0", type=int, default=1000, help="speeches in the first period")
     parser.add_argument("--v0", type=int, default=200, help="terms in the first period")
+    parser.add_argument("--v-growth", type=float, default=10.0,
+                        help="how many times the vocabulary grows across the history "
+                        "(1: a fixed vocabulary while the corpus grows tenfold)")
     parser.add_argument("--out", default="rho_trend.csv")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
