@@ -157,7 +157,7 @@ def stance_axis(side_counts):
 
 
 def axis_table(X, m, d, n_points=_AXIS_POINTS):
-    """Every row's ``x . log(m + s d)`` and its derivative in ``s`` along the valid line.
+    """Every row's log likelihood ``x @ log(m + s d)`` on the valid line, and its slope in ``s``.
 
     Returns
     -------
