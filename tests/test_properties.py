@@ -48,6 +48,9 @@ def settings_of_a_fit(draw):
         learning_rate=draw(st.sampled_from([0.05, 1.0, 1e3])),
         batch_size=draw(st.sampled_from([None, 3])),
         random_state=draw(st.integers(0, 3)),
+        # the cross-fit replaces rho and its interval (two-pole family only)
+        bias_correction=None if emission != "two_pole" else draw(
+            st.sampled_from([None, "crossfit"])),
     )
 
 
