@@ -52,7 +52,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
-from .objective import LOG_SHAPE_BOUNDS
+from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
 from .quadrature import log_prior_weights_numpy, stance_grid
 
 # Folds of the cross-fit: each axis is estimated from 80% of the speeches.
@@ -64,7 +64,6 @@ _MIN_LEAN_VARIANCE = 1e-6
 _AXIS_POINTS = 513
 # The tabulated line stops this close (relatively) to the end of validity.
 _AXIS_MARGIN = 1e-9
-_LOGIT_PI_BOUNDS = (-12.0, 12.0)
 _CHI2_95 = 3.841458820694124
 # A profile point beats the fit only by more than this per speech (not by rounding).
 _BETTER = 1e-8
@@ -256,7 +255,7 @@ class CrossFit:
 
     def bounds(self, fixed_pi=None):
         """L-BFGS-B bounds of the parameter vector."""
-        pi = _LOGIT_PI_BOUNDS if fixed_pi is None else (_logit(fixed_pi),) * 2
+        pi = LOGIT_PI_BOUNDS if fixed_pi is None else (_logit(fixed_pi),) * 2
         out = [LOG_SHAPE_BOUNDS, LOG_SHAPE_BOUNDS, pi]
         for fold in self.folds:
             out += [(float(fold["s"][0]), 0.0), (0.0, float(fold["s"][-1]))]
