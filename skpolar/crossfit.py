@@ -64,6 +64,8 @@ _MIN_LEAN_VARIANCE = 1e-6
 _AXIS_POINTS = 513
 # The tabulated line stops this close (relatively) to the end of validity.
 _AXIS_MARGIN = 1e-9
+# Non-zeros x points of the leave-one-out table computed at a time (memory).
+_BLOCK_ENTRIES = 4e6
 _CHI2_95 = 3.841458820694124
 # A profile point beats the fit only by more than this per speech (not by rounding).
 _BETTER = 1e-8
@@ -139,20 +141,136 @@ def stance_axis(side_counts):
     >>> from skpolar.crossfit import stance_axis
     >>> m, d = stance_axis(np.array([[3e5, 1e5], [1e5, 3e5]]))
     >>> np.round(m, 4).tolist(), np.round(d, 4).tolist()
-    [[0.5, 0.5], [-0.25, 0.25]]
+    ([0.5, 0.5], [-0.25, 0.25])
+    """
+    log_freq, _ = _shrunk_log_frequencies(side_counts)
+    freq = np.exp(log_freq - _logsumexp(log_freq))
+    return freq.mean(axis=0), (freq[1] - freq[0]) / 2.0
+
+
+def _shrunk_log_frequencies(side_counts, shrinkage=None):
+    """Unnormalized log frequencies (2, V) from shrunk log odds, and the shrinkage used.
+
+    ``shrinkage`` is ``(centre, tau2, log_totals)``, estimated from
+    ``side_counts`` when None; the leave-one-out axes reuse the full
+    corpus' (two scalars and the party totals, which one speech barely
+    moves and which carry no word's noise).
     """
     counts = np.asarray(side_counts, dtype=float) + 0.5
-    log_freq = np.log(counts) - np.log(counts.sum(axis=1, keepdims=True))
+    lean_var = 1.0 / counts[0] + 1.0 / counts[1]
+    if shrinkage is None:
+        log_totals = np.log(counts.sum(axis=1, keepdims=True))
+        log_freq = np.log(counts) - log_totals
+        lean = log_freq[1] - log_freq[0]
+        weight = counts.sum(axis=0)
+        centre = np.average(lean, weights=weight)
+        tau2 = max(np.average((lean - centre) ** 2 - lean_var, weights=weight),
+                   _MIN_LEAN_VARIANCE)
+        shrinkage = (centre, tau2, log_totals)
+    centre, tau2, log_totals = shrinkage
+    log_freq = np.log(counts) - log_totals
     lean = log_freq[1] - log_freq[0]
-    var = 1.0 / counts[0] + 1.0 / counts[1]
-    weight = counts.sum(axis=0)
-    centre = np.average(lean, weights=weight)
-    tau2 = max(np.average((lean - centre) ** 2 - var, weights=weight), _MIN_LEAN_VARIANCE)
-    lean = centre + (lean - centre) * tau2 / (tau2 + var)
+    lean = centre + (lean - centre) * tau2 / (tau2 + lean_var)
     log_base = log_freq.mean(axis=0)
-    freq = np.exp(np.vstack([log_base - lean / 2.0, log_base + lean / 2.0]))
-    freq /= freq.sum(axis=1, keepdims=True)
-    return freq.mean(axis=0), (freq[1] - freq[0]) / 2.0
+    return np.vstack([log_base - lean / 2.0, log_base + lean / 2.0]), shrinkage
+
+
+def _logsumexp(a):
+    top = a.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
+
+
+def _line_ends(m, d):
+    """``(s_lo, s_hi)``: where ``m + s d`` first reaches a zero probability either way."""
+    ends = []
+    for sign in (1.0, -1.0):
+        # moving along +d (-d), the words with d < 0 (d > 0) run out
+        fall = -sign * d
+        ends.append(float(np.min(m[fall > 0] / fall[fall > 0])) if np.any(fall > 0) else 1.0)
+    return -ends[1], ends[0]
+
+
+def _axis_points(s_lo, s_hi, n_points):
+    """Points on ``(s_lo, s_hi)`` crowded towards both ends, where log(phi) bends most."""
+    shape = np.sin(np.linspace(-np.pi / 2, np.pi / 2, n_points)) * (1.0 - _AXIS_MARGIN)
+    return (s_hi + s_lo) / 2.0 + (s_hi - s_lo) / 2.0 * shape
+
+
+def leave_one_out_table(X, side, weight, n_points=_AXIS_POINTS):
+    """Every row's log likelihood along its own leave-one-out axis, and its slope.
+
+    Row ``i`` is scored against the axis of :func:`stance_axis` built from
+    the corpus less one speech of row ``i`` (its counts taken off its
+    party's): only the row's own words change, with the two normalizers, so
+    the table costs one pass over the non-zeros per point. The shrinkage
+    (centre, spread of the leans, party totals) is the full corpus'.
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_rows, V)
+    side : ndarray of shape (n_rows,)
+        0 or 1.
+    weight : ndarray of shape (n_rows,)
+        Speeches each row stands for.
+
+    Returns
+    -------
+    s : ndarray of shape (n_points,)
+        Points on the line where every row's axis is valid.
+    value, slope : ndarray of shape (n_rows, n_points)
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skpolar.crossfit import leave_one_out_table, stance_axis
+    >>> X = sp.csr_matrix(np.array([[3.0, 1.0], [1.0, 3.0], [2.0, 2.0]]))
+    >>> side = np.array([0, 1, 1])
+    >>> s, value, slope = leave_one_out_table(X, side, np.ones(3), n_points=5)
+    >>> value.shape, bool(np.all(np.diff(value[0]) < 0))  # the left speech prefers s < 0
+    ((3, 5), True)
+    """
+    X = sp.csr_matrix(X, dtype=float)
+    side = np.asarray(side)
+    weight = np.asarray(weight, dtype=float)
+    counts = np.vstack([X.T @ (weight * (side == k)) for k in (0, 1)])
+    log_freq, shrinkage = _shrunk_log_frequencies(counts)
+    log_norm = _logsumexp(log_freq)[:, 0]
+    freq = np.exp(log_freq)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    words, x = X.indices, X.data
+    # the counts of each non-zero's word with one speech of its row taken off
+    own = np.zeros((2, len(x)))
+    own[side[rows], np.arange(len(x))] = x
+    loo_log_freq, _ = _shrunk_log_frequencies(counts[:, words] - own, shrinkage)
+    loo_freq = np.exp(loo_log_freq)
+    # each row's normalizers: its words' frequencies replaced
+    change = np.vstack([np.bincount(rows, weights=loo_freq[k] - freq[k, words],
+                                    minlength=X.shape[0]) for k in (0, 1)])
+    norm = np.exp(log_norm)[:, None] + change
+    pole = loo_freq / norm[:, rows]
+    m, d = pole.mean(axis=0), (pole[1] - pole[0]) / 2.0
+    # the line must stay a distribution for every row; words a row does not
+    # use keep the full corpus' axis (up to its normalizers, which one speech
+    # barely moves)
+    full = np.exp(log_freq - log_norm[:, None])
+    ends = [_line_ends(full.mean(axis=0), (full[1] - full[0]) / 2.0), _line_ends(m, d)]
+    s = _axis_points(max(e[0] for e in ends), min(e[1] for e in ends), n_points)
+    value = np.zeros((X.shape[0], n_points))
+    slope = np.zeros((X.shape[0], n_points))
+    # whole rows at a time, a block of (non-zeros x points) logs at most
+    filled = np.flatnonzero(np.diff(X.indptr) > 0)
+    ends_at = X.indptr[filled + 1]
+    cuts = np.searchsorted(ends_at, np.arange(0, X.nnz, max(1, int(_BLOCK_ENTRIES // n_points))),
+                           side="right")
+    cuts = np.unique(np.r_[0, cuts, len(filled)])
+    for first, last in zip(cuts[:-1], cuts[1:]):
+        block = filled[first:last]
+        lo, hi = X.indptr[block[0]], X.indptr[block[-1] + 1]
+        phi = m[lo:hi, None] + d[lo:hi, None] * s[None, :]
+        offsets = X.indptr[block] - lo
+        value[block] = np.add.reduceat(x[lo:hi, None] * np.log(phi), offsets, axis=0)
+        slope[block] = np.add.reduceat(x[lo:hi, None] * d[lo:hi, None] / phi, offsets, axis=0)
+    return s, value, slope
 
 
 def axis_table(X, m, d, n_points=_AXIS_POINTS):
@@ -167,14 +285,7 @@ def axis_table(X, m, d, n_points=_AXIS_POINTS):
         towards both ends.
     value, slope : ndarray of shape (n_rows, n_points)
     """
-    ends = []
-    for sign in (1.0, -1.0):
-        # moving along +d (-d), the words with d < 0 (d > 0) run out
-        fall = -sign * d
-        ends.append(float(np.min(m[fall > 0] / fall[fall > 0])) if np.any(fall > 0) else 1.0)
-    s_hi, s_lo = ends[0], -ends[1]
-    shape = np.sin(np.linspace(-np.pi / 2, np.pi / 2, n_points)) * (1.0 - _AXIS_MARGIN)
-    s = (s_hi + s_lo) / 2.0 + (s_hi - s_lo) / 2.0 * shape
+    s = _axis_points(*_line_ends(m, d), n_points)
     phi = m[:, None] + d[:, None] * s[None, :]
     value = np.asarray(X @ np.log(phi))
     slope = np.asarray(X @ (d[:, None] / phi))
@@ -209,9 +320,13 @@ class CrossFit:
         Speeches each row stands for.
     grid_size : int
         Stance nodes per side.
-    rng : numpy.random.Generator
-        Deals the speeches to the folds.
-    n_folds : int, default=N_FOLDS
+    rng : numpy.random.Generator or None
+        Deals the speeches to the folds (unused by leave-one-out).
+    n_folds : int or None, default=None
+        Folds of the cross-fit; None scores every row against the axis of
+        all the others (:func:`leave_one_out_table`), with one pair of line
+        ends shared by all rows. The estimator uses ``N_FOLDS`` folds, the
+        variant its benchmarks measured.
 
     The parameter vector is ``(log a, log b, logit pi, lo_1, hi_1, ...,
     lo_K, hi_K)``: ``lo_k`` and ``hi_k`` are the points of fold ``k``'s line
@@ -224,34 +339,37 @@ class CrossFit:
     >>> from skpolar.crossfit import CrossFit
     >>> X, y = make_polarized_speech(3000, rho=0.8, n_features=50, speech_len=30,
     ...                              random_state=0)
-    >>> cf = CrossFit(X, y, np.ones(len(y)), 50, np.random.default_rng(0))
+    >>> cf = CrossFit(X, y, np.ones(len(y)), 50, np.random.default_rng(0), n_folds=5)
     >>> fit = cf.fit([(4.0, 1.0, 0.5)])
     >>> round(fit["rho"], 1)
     0.8
     """
 
-    def __init__(self, X, side, weight, grid_size, rng, n_folds=N_FOLDS):
-        X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=float)
+    def __init__(self, X, side, weight, grid_size, rng=None, n_folds=None):
+        X = sp.csr_matrix(X, dtype=float)
         side = np.asarray(side)
+        weight = np.asarray(weight, dtype=float)
         self.grid_size = grid_size
         self.u = stance_grid(grid_size)
-        folds = fold_weights(side, weight, n_folds, rng)
-        total = np.vstack([weight * (side == 0), weight * (side == 1)]) @ X
+        if n_folds is None:
+            tables = [(np.arange(X.shape[0]), weight, leave_one_out_table(X, side, weight))]
+        else:
+            tables = []
+            total = np.vstack([weight * (side == 0), weight * (side == 1)]) @ X
+            for w in fold_weights(side, weight, n_folds, rng):
+                held = np.flatnonzero(w > 0)
+                rest = total - np.vstack([w * (side == 0), w * (side == 1)]) @ X
+                tables.append((held, w[held], axis_table(X[held], *stance_axis(np.asarray(rest)))))
         self.folds = []
-        for w in folds:
-            held = np.flatnonzero(w > 0)
-            rest = total - np.vstack([w * (side == 0), w * (side == 1)]) @ X
-            m, d = stance_axis(np.asarray(rest))
-            s, value, slope = axis_table(X[held], m, d)
+        for held, w, (s, value, slope) in tables:
             # a speech's party confines its stance to its side of zero: each
             # side's speeches are scored at that side's nodes only
             parts = []
             for value_side, nodes in ((0, slice(None, grid_size)), (1, slice(grid_size, None))):
                 mine = side[held] == value_side
-                parts.append((nodes, value[mine], slope[mine], w[held][mine]))
+                parts.append((nodes, value[mine], slope[mine], w[mine]))
             self.folds.append({"s": s, "parts": parts})
         self.n_total = float(np.sum(weight))
-        self.n_folds = n_folds
 
     def bounds(self, fixed_pi=None):
         """L-BFGS-B bounds of the parameter vector."""

@@ -14,7 +14,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from .crossfit import CrossFit
+from .crossfit import N_FOLDS, CrossFit
 from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, make_emission
 from .likelihood import Rows, collapse_duplicates, posterior_summaries
@@ -577,7 +577,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """
         rng = _numpy_rng(self.random_state)
         fixed_pi = None if self.pi == "fit" else float(self.pi)
-        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng)
+        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng, n_folds=N_FOLDS)
         fit = self._crossfit_point(cross, state["alpha_"], state["beta_"], state["pi_"], fixed_pi)
         out = {"rho_mle_": state["rho_"], "rho_mle_ci_": np.full(2, np.nan),
                "rho_ci_": np.full(2, np.nan), "rho_se_": np.nan}
@@ -1433,7 +1433,7 @@ def _crossfit_replicate(estimator, rows, fit, fixed_pi, seed):
     weight = rng.multinomial(int(round(rows.weight.sum())), rows.weight / rows.weight.sum())
     keep = weight > 0
     sub = rows.subset(keep).reweighted(weight[keep])
-    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng)
+    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng, n_folds=N_FOLDS)
     return estimator._crossfit_point(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]
 
 

@@ -55,7 +55,7 @@ def wide():
 
 def test_held_out_loss_gradient_matches_finite_differences(wide):
     X, y = wide
-    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(0))
+    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(0), n_folds=5)
     x = next(cross._starts([(3.0, 2.0, 0.4)]))
     value, grad = cross.loss(x)
     numeric = scipy.optimize.approx_fprime(x, lambda z: cross.loss(z)[0], 1e-7)
@@ -72,7 +72,7 @@ def test_held_out_loss_gradient_matches_finite_differences(wide):
 
 def test_profile_interval_ends_where_the_likelihood_ratio_is_the_chi2_quantile(wide):
     X, y = wide
-    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(1))
+    cross = CrossFit(X, y, np.ones(len(y)), 40, np.random.default_rng(1), n_folds=5)
     fit = cross.fit([(3.0, 2.0, 0.5), (5.4, 0.6, 0.5)])
     (low, high), better = cross.interval(fit, 0.9999)
     assert better is None and low <= fit["rho"] <= high
@@ -142,3 +142,23 @@ def test_crossfit_needs_the_two_pole_emission():
     with pytest.raises(ValueError, match="bias_correction='crossfit' needs emission='two_pole'"):
         est.fit(X, y)
     assert not hasattr(est, "rho_")
+
+
+def test_leave_one_out_table_scores_each_row_against_the_others():
+    import scipy.sparse as sp
+
+    from skpolar.crossfit import leave_one_out_table
+
+    X, y = make_polarized_speech(200, rho=0.8, n_features=30, speech_len=20, random_state=5)
+    X = sp.csr_matrix(X.astype(float))
+    s, value, slope = leave_one_out_table(X, y, np.ones(len(y)), n_points=17)
+    # row 7 against the axis of the other 199 rows, built directly
+    keep = np.arange(len(y)) != 7
+    counts = np.vstack([np.asarray(X[keep][y[keep] == k].sum(axis=0)).ravel() for k in (0, 1)])
+    m, d = stance_axis(counts)
+    direct = np.log(m[None, :] + s[:, None] * d[None, :]) @ X[7].toarray().ravel()
+    # the shrinkage (centre, spread, totals) is the full corpus': close, not equal
+    np.testing.assert_allclose(value[7], direct, rtol=2e-3)
+    assert np.all(np.isfinite(slope))
+    cross = CrossFit(X, y, np.ones(len(y)), 30)
+    assert len(cross.folds) == 1 and len(cross.bounds()) == 5
