@@ -89,11 +89,23 @@ def senate_model(cache):
     return model
 
 
+# while rows of this commit ran, the working tree's estimator called the
+# leave-one-out cross-fit (see the stop-18 note)
+LOO_COMMIT = "63256af + uncommitted changes in skpolar/"
+
+
+def correction_label(row):
+    if row.get("commit") == LOO_COMMIT and row.get("correction") == "crossfit":
+        return "crossfit-loo"
+    label = row.get("correction")
+    return label if isinstance(label, str) and label else "bootstrap"
+
+
 def done_keys(path):
     if not os.path.exists(path):
         return set()
     with open(path) as handle:
-        return {(r.get("correction") or "bootstrap", r.get("interval") or "profile",
+        return {(correction_label(r), r.get("interval") or "profile",
                  r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
                  int(r["speech_len"]), int(r["replicate"]))
                 for r in csv.DictReader(handle)}
@@ -103,6 +115,14 @@ def run(args):
     from skpolar import PolarizationEstimator
 
     warnings.filterwarnings("ignore")
+    label = args.correction
+    if args.correction == "crossfit" and args.folds == "loo":
+        # a study switch, not an estimator parameter: the estimator's cross-fit
+        # deals N_FOLDS folds, and None there is the leave-one-out table
+        import skpolar.estimator
+
+        skpolar.estimator.N_FOLDS = None
+        label = "crossfit-loo"
     done = done_keys(args.out)
     new_file = not os.path.exists(args.out)
     commit = code_version()
@@ -114,7 +134,7 @@ def run(args):
             for N in args.n:
                 for rho in args.rho:
                     for rep in range(args.replicates):
-                        key = (args.correction, args.interval, args.generator, V, N, rho,
+                        key = (label, args.interval, args.generator, V, N, rho,
                                args.epsilon, args.speech_len, rep)
                         if key in done:
                             continue
@@ -144,7 +164,7 @@ def run(args):
                             bias_estimate=corrected[2],
                             seconds=round(seconds, 2),
                             converged=est.converged_, commit=commit,
-                            correction=args.correction, interval=args.interval,
+                            correction=label, interval=args.interval,
                         )
                         writer.writerow(row)
                         handle.flush()
@@ -157,8 +177,7 @@ def summary(path):
 
     frame = pd.read_csv(path)
     # rows written before the cross-fit existed are bootstrap-corrected
-    frame["correction"] = frame.get("correction", pd.Series(index=frame.index, dtype=object))
-    frame["correction"] = frame["correction"].fillna("bootstrap")
+    frame["correction"] = [correction_label(row) for row in frame.to_dict("records")]
     frame["interval"] = frame.get("interval", pd.Series(index=frame.index, dtype=object))
     frame["interval"] = frame["interval"].fillna("profile")
     rows = []
@@ -200,6 +219,9 @@ def main(argv=None):
     parser.add_argument("--interval", choices=("profile", "bootstrap"), default="profile",
                         help="interval of the corrected estimate (the MLE's is the profile)")
     parser.add_argument("--n-bootstrap", type=int, default=200)
+    parser.add_argument("--folds", choices=("5", "loo"), default="5",
+                        help="cross-fit folds: the estimator's five, or leave-one-out "
+                             "(rows labelled crossfit-loo)")
     parser.add_argument("--out", default="rho_bias.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
     parser.add_argument("--summary", action="store_true")
