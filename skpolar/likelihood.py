@@ -330,11 +330,17 @@ def accumulate(chunks, emission, prepared, log_weight, u, *, stats=True):
     total = None
     for chunk in chunks:
         joint = chunk_log_joint(chunk, emission, prepared, log_weight)
-        norm = torch.logsumexp(joint, dim=1)
-        loglik += float(chunk.weight @ (norm + chunk.log_coef))
         if not stats:
+            loglik += float(chunk.weight @ (torch.logsumexp(joint, dim=1) + chunk.log_coef))
             continue
-        post = torch.exp(joint - norm[:, None]) * chunk.weight[:, None]
+        # logsumexp and the posterior from one pass of exponentials, in the
+        # joint's own (fresh) buffer: the exponentials cost as much as the
+        # sparse product on small vocabularies
+        top = joint.amax(dim=1, keepdim=True).clamp_min(torch.finfo(joint.dtype).min)
+        post = joint.sub_(top).exp_()
+        row_total = post.sum(dim=1)
+        loglik += float(chunk.weight @ (top[:, 0] + torch.log(row_total) + chunk.log_coef))
+        post.mul_((chunk.weight / row_total)[:, None])
         mass[chunk.nodes] += post.sum(dim=0)
         total = emission.add_stats(total, chunk, post, chunk.nodes, u)
     if total is not None:
