@@ -21,8 +21,10 @@ from .speakers import multinomial_log_coef
 # Rows per chunk are chosen so the dense (rows x nodes) work arrays of one
 # chunk stay near this many bytes.
 CHUNK_BYTES = 32 * 2**20
-# Sparse input denser than this is multiplied faster as a dense block.
-_DENSE_ABOVE = 0.3
+# Counts denser than this are multiplied as a dense block, sparser ones as
+# CSR, whichever form they came in: the crossover of the (rows x V) @ (V x
+# nodes) product measured on 1 thread was 10% (V = 3,000) to 20% (V = 300)
+_DENSE_ABOVE = 0.15
 
 
 @dataclass
@@ -249,8 +251,14 @@ def make_chunks(X, side, weight, grid_size, *, log_coef=None, device="cpu",
 
 
 def _to_torch(X, device, dtype):
+    size = X.shape[0] * X.shape[1]
+    if not sp.issparse(X) and size and np.count_nonzero(X) / size <= _DENSE_ABOVE:
+        # a mostly-zero dense array (a wide vocabulary passed as ndarray)
+        # multiplies many times faster as CSR: 2,000 x 5,000 at 1.5% took
+        # 30 ms dense against 3 ms sparse per product
+        X = sp.csr_matrix(X)
     if sp.issparse(X):
-        if X.shape[0] * X.shape[1] and X.nnz / (X.shape[0] * X.shape[1]) > _DENSE_ABOVE:
+        if size and X.nnz / size > _DENSE_ABOVE:
             X = X.toarray()
         else:
             return _csr(X, device, dtype), _csr(X.T.tocsr(), device, dtype)
