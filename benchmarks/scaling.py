@@ -40,6 +40,15 @@ Run from the project root::
                                                               # mostly two-pole at V >= 5000
     PYTHONPATH=. python benchmarks/scaling.py --quick         # N <= 10^4, no senate
     PYTHONPATH=. python benchmarks/scaling.py --out scaling.csv
+    # the speed issue's cells: moderate vocabularies (20-word speeches) and
+    # small wide problems, median of 3 fits, without and with the interval
+    PYTHONPATH=. python benchmarks/scaling.py --v 50 300 --n 20000 --speech-len 20 \
+        --emission two_pole --no-senate --no-notebook --repeats 3
+    PYTHONPATH=. python benchmarks/scaling.py --v 1000 5000 --n 100 2000 \
+        --emission two_pole --no-senate --no-notebook --repeats 3 [--interval profile]
+
+``--interval profile`` times the fit with its interval; ``--speech-len`` sets
+the words per synthetic speech at V > 3 (100 by default).
 
 Times are wall-clock seconds and noisy on a shared machine.
 """
@@ -107,7 +116,8 @@ def build_data(spec):
     blocks, ys = [], []
     for i, start in enumerate(range(0, n, BLOCK)):
         Xb, yb = make_polarized_speech(
-            min(BLOCK, n - start), rho=SYNTH_RHO, n_features=v, speech_len=100,
+            min(BLOCK, n - start), rho=SYNTH_RHO, n_features=v,
+            speech_len=spec.get("speech_len", 100),
             random_state=spec["seed"] * 100_003 + i,
         )
         blocks.append(sp.csr_matrix(Xb, dtype=np.float64))
@@ -202,14 +212,18 @@ def child(spec):
     gc.collect()
     out["rss_reset"] = reset_peak_rss()
     est = PolarizationEstimator(
-        emission=spec["emission"], grid_size=spec["grid_size"], interval=None,
-        max_iter=spec["max_iter"],
+        emission=spec["emission"], grid_size=spec["grid_size"],
+        interval=spec.get("interval"), max_iter=spec["max_iter"],
     )
-    start = time.perf_counter()
+    times = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est.fit(X, y)
-    out["fit_seconds"] = time.perf_counter() - start
+        for _ in range(spec.get("repeats", 1)):
+            start = time.perf_counter()
+            est.fit(X, y)
+            times.append(time.perf_counter() - start)
+    out["fit_seconds"] = float(np.median(times))
+    out["fit_seconds_all"] = [round(t, 3) for t in times]
     out["peak_rss_mb"] = peak_rss_mb()
     out["n_iter"] = int(est.n_iter_)
     out["converged"] = bool(est.converged_)
@@ -253,8 +267,9 @@ def print_tables(results):
         f"{'fit s':>8} {'iter':>5} {'s/iter':>8} {'pass s':>8} {'iter/pass':>9} | "
         f"{'build MB':>8} {'fit MB':>8} | {'rho_hat':>7} {'conv':>5}"
     )
-    print("PolarizationEstimator(interval=None), fresh process per row (warmed up on a tiny "
-          "fit first). build MB: peak RSS while the data were built; fit MB: peak RSS "
+    interval = next((r.get("interval") for r in fits if r.get("interval")), None)
+    print(f"PolarizationEstimator(interval={interval!r}), fresh process per row (warmed up on "
+          "a tiny fit first; fit s is the median of the row's fits). build MB: peak RSS while the data were built; fit MB: peak RSS "
           "during the fit (data included), VmHWM reset after the build")
     print(header)
     print("-" * len(header))
@@ -321,6 +336,12 @@ def main(argv=None):
     parser.add_argument("--emission", nargs="+", default=["loglinear", "two_pole"])
     parser.add_argument("--grid-size", type=int, default=200)
     parser.add_argument("--max-iter", type=int, default=500)
+    parser.add_argument("--speech-len", type=int, default=100,
+                        help="words per synthetic speech at V > 3")
+    parser.add_argument("--interval", choices=("profile", "bootstrap"), default=None,
+                        help="time the fit with this interval (default: none)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="fits per configuration; the table gives the median time")
     parser.add_argument("--no-senate", action="store_true")
     parser.add_argument("--no-notebook", action="store_true")
     parser.add_argument("--notebook-n", type=int, nargs="+", default=[10**3, 10**4])
@@ -353,12 +374,15 @@ def main(argv=None):
             for emission in args.emission:
                 specs.append(dict(kind="fit", data="synthetic", n=n, v=v, emission=emission,
                                   seed=args.seed, grid_size=args.grid_size,
-                                  max_iter=args.max_iter, threads=args.threads))
+                                  max_iter=args.max_iter, threads=args.threads,
+                                  speech_len=args.speech_len, interval=args.interval,
+                                  repeats=args.repeats))
     if not args.no_senate:
         for emission in args.emission:
             specs.append(dict(kind="fit", data="senate", n=None, v=None, emission=emission,
                               seed=args.seed, grid_size=args.grid_size,
-                              max_iter=args.max_iter, threads=args.threads))
+                              max_iter=args.max_iter, threads=args.threads,
+                              interval=args.interval, repeats=args.repeats))
     if not args.no_notebook:
         for n in args.notebook_n:
             specs.append(dict(kind="notebook", data="synthetic", n=n, v=3,
