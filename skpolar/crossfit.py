@@ -327,6 +327,11 @@ class CrossFit:
         all the others (:func:`leave_one_out_table`), with one pair of line
         ends shared by all rows. The estimator uses ``N_FOLDS`` folds, the
         variant its benchmarks measured.
+    axis : tuple of ndarray ``(m, d)`` or None, default=None
+        Score every row against this one axis instead of cross-fitted ones
+        (``n_folds`` and ``rng`` are then unused): with a simulation's true
+        axis, the held-out fit without any axis noise, which tells the axis'
+        share of an error from the stance model's.
 
     The parameter vector is ``(log a, log b, logit pi, lo_1, hi_1, ...,
     lo_K, hi_K)``: ``lo_k`` and ``hi_k`` are the points of fold ``k``'s line
@@ -345,13 +350,15 @@ class CrossFit:
     0.8
     """
 
-    def __init__(self, X, side, weight, grid_size, rng=None, n_folds=None):
+    def __init__(self, X, side, weight, grid_size, rng=None, n_folds=None, axis=None):
         X = sp.csr_matrix(X, dtype=float)
         side = np.asarray(side)
         weight = np.asarray(weight, dtype=float)
         self.grid_size = grid_size
         self.u = stance_grid(grid_size)
-        if n_folds is None:
+        if axis is not None:
+            tables = [(np.arange(X.shape[0]), weight, axis_table(X, *axis))]
+        elif n_folds is None:
             tables = [(np.arange(X.shape[0]), weight, leave_one_out_table(X, side, weight))]
         else:
             tables = []

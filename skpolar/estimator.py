@@ -59,6 +59,12 @@ _Z95 = 1.959963984540054
 # parameters at most: autograd makes one pass over the data per parameter
 # (403 parameters, 2,000 speeches: 3.5 s, three times the fit itself).
 _HESSIAN_MAX_PARAMS = 100
+# EM's coarse start (see _minimize): a grid _COARSE_FACTOR times coarser, for
+# grids of at least _COARSE_FACTOR * _COARSE_MIN_GRID nodes per side and
+# budgets of at least 2 * _COARSE_MIN_ITER E-steps
+_COARSE_FACTOR = 4
+_COARSE_MIN_GRID = 20
+_COARSE_MIN_ITER = 10
 # Polarized starts of the cross-fit besides the maximum-likelihood shapes: its
 # held-out likelihood, like the full one, has a local optimum near a = b.
 _CROSSFIT_STARTS = (0.6, 0.75, 0.9)
@@ -253,7 +259,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         Only when ``X`` has string column names.
     n_iter_ : int
         Iterations run, over every restart of the fit: L-BFGS iterations, EM
-        E-steps or minibatch epochs.
+        E-steps (those of EM's coarse-grid start included) or minibatch
+        epochs.
     converged_ : bool
     loss_curve_ : list of float
         Mean negative log likelihood per speech at each iteration.
@@ -463,7 +470,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 )
                 state["_solver_state"] = info["solver_state"].get_state()
             else:
-                params, info = self._minimize(problem, params, callback)
+                params, info = self._minimize(problem, params, callback, coarse_start=True)
                 params, info = leave_saddle(problem, params, info, minimize=self._minimize)
                 if self.init == "random":
                     params, info = self._better_of_default_start(problem, rows, params, info,
@@ -629,11 +636,31 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             return "em" if can_em and n_features > _EM_MIN_FEATURES else "lbfgs"
         return self.solver
 
-    def _minimize(self, problem, params, callback=None):
-        """Fit ``problem`` from ``params`` with the full-batch solver."""
+    def _minimize(self, problem, params, callback=None, coarse_start=False):
+        """Fit ``problem`` from ``params`` with the full-batch solver.
+
+        With ``coarse_start`` (a start far from the optimum), EM first runs on
+        a grid a quarter as fine, whose E-steps cost a quarter as much, and
+        then on the problem's own grid from there: the fit's approach to the
+        optimum, where most of its E-steps go, happens on the cheap grid, and
+        the answer is still the optimum on ``grid_size`` nodes. Half of
+        ``max_iter`` is the coarse stage's budget; ``n_iter`` counts the
+        E-steps of both.
+        """
         full_batch = self._full_batch_solver(problem.n_features)
         solve = minimize_em if full_batch == "em" else minimize_lbfgs
-        return solve(problem, params, max_iter=self.max_iter, tol=self.tol, callback=callback)
+        budget = self.max_iter
+        first = None
+        if (coarse_start and full_batch == "em"
+                and problem.grid_size >= _COARSE_FACTOR * _COARSE_MIN_GRID
+                and budget >= 2 * _COARSE_MIN_ITER):
+            coarse = problem.on_grid(problem.grid_size // _COARSE_FACTOR)
+            params, first = solve(coarse, params, max_iter=budget // 2, tol=self.tol)
+            budget -= first["n_iter"]
+        params, info = solve(problem, params, max_iter=budget, tol=self.tol, callback=callback)
+        if first is not None:
+            info = dict(info, n_iter=first["n_iter"] + info["n_iter"])
+        return params, info
 
     @available_if(_minibatch_solver)
     def partial_fit(self, X, y, classes=None):

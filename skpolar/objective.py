@@ -8,6 +8,8 @@ emission's penalty); its gradient comes from Fisher's identity, so only the
 small prior and emission graphs are differentiated.
 """
 
+import dataclasses
+
 import numpy as np
 import scipy.optimize
 import torch
@@ -87,6 +89,17 @@ class Problem:
         if pi is None:
             prior.append("logit_pi")
         self.prior_names = tuple(prior)
+
+    def on_grid(self, grid_size):
+        """The same problem on ``grid_size`` nodes per side, sharing the data chunks."""
+        def renode(nodes):
+            return slice(nodes.start // self.grid_size * grid_size,
+                         nodes.stop // self.grid_size * grid_size)
+
+        chunks = [dataclasses.replace(c, nodes=renode(c.nodes)) for c in self.chunks]
+        return Problem(chunks, self.emission, self.n_features, grid_size, self.quadrature,
+                       pi=self.pi, fixed_rho=self.fixed_rho, device=self.device,
+                       dtype=self.dtype)
 
     # ---- packing ---------------------------------------------------------------
     def layout(self, params):

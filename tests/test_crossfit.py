@@ -162,3 +162,24 @@ def test_leave_one_out_table_scores_each_row_against_the_others():
     assert np.all(np.isfinite(slope))
     cross = CrossFit(X, y, np.ones(len(y)), 30)
     assert len(cross.folds) == 1 and len(cross.bounds()) == 5
+
+
+def test_a_given_axis_scores_every_row_against_it():
+    # speeches drawn from known poles: held out against the true axis, the
+    # fit recovers rho without any axis noise
+    rng = np.random.default_rng(3)
+    left = rng.dirichlet(np.ones(40))
+    right = rng.dirichlet(np.ones(40))
+    n, rho = 3000, 0.8
+    t = rng.beta(8.0, 2.0, size=n)  # mean 0.8
+    side = rng.integers(0, 2, size=n)
+    t = np.where(side == 1, t, 1.0 - t)
+    probs = (1.0 - t)[:, None] * left + t[:, None] * right
+    X = np.vstack([rng.multinomial(40, p) for p in probs]).astype(float)
+    m, d = (left + right) / 2.0, (right - left) / 2.0
+    cf = CrossFit(X, side, np.ones(n), 50, axis=(m, d))
+    assert len(cf.folds) == 1
+    fit = cf.fit([(4.0, 1.0, 0.5)])
+    assert abs(fit["rho"] - rho) < 0.03
+    # the true axis puts u = -1 and u = 1 at the true poles
+    np.testing.assert_allclose(fit["x"][3:], [-1.0, 1.0], atol=0.1)

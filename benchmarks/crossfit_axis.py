@@ -1,0 +1,108 @@
+"""Where the cross-fit's error comes from: the estimated stance axis or the stance model.
+
+On the same simulated corpora, four estimates of rho:
+
+``ml``
+    ``PolarizationEstimator(interval=None)``: maximum likelihood.
+``5-fold``, ``loo``
+    The cross-fit (``skpolar.crossfit.CrossFit``) with five folds, as the
+    estimator's ``bias_correction="crossfit"`` runs it, and leave-one-out.
+``true axis``
+    The same held-out fit with every speech scored against the simulation's
+    true axis ``(m, d) = ((theta_L + theta_R) / 2, (theta_R - theta_L) / 2)``
+    (``CrossFit(..., axis=(m, d))``): no axis noise, only the stance model
+    and its free scale.
+
+Where ``true axis`` is close to the truth and the estimated axes are not, the
+axis is what a better cross-fit must improve.
+
+Generators: ``shared`` (``make_polarized_speech(..., vocabulary="shared",
+partisanship=1.0, speech_len=60, length_distribution=1.0)``, V terms) and
+``senate`` (the default model fitted to the 114th-Senate corpus, its shapes
+replaced by the 2/10 shapes of rho, N speeches drawn with ``sample``; the
+fit's poles, which the sample treats as the truth, give 5,500 of the 14,503
+words probability zero at one pole).
+
+Run from the project root (the senate model is fitted once, about half a
+minute, and cached in ``--cache``)::
+
+    PYTHONPATH=. python benchmarks/crossfit_axis.py --generator senate --n 5000 --rho 0.6 0.8
+    PYTHONPATH=. python benchmarks/crossfit_axis.py --generator shared --v 2000 --n 1000
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _provenance import code_version  # noqa: E402
+from rho_bias_study import senate_model  # noqa: E402
+
+
+def draw(generator, V, N, rho, seed, cache):
+    """(X, side, theta) of one corpus with its true poles."""
+    from skpolar import make_polarized_speech
+    from skpolar.datasets import two_ten_shape
+
+    if generator == "shared":
+        X, y, truth = make_polarized_speech(N, rho=rho, n_features=V, vocabulary="shared",
+                                            speech_len=60, length_distribution=1.0,
+                                            sparse=True, random_state=seed, return_truth=True)
+        return X, y, truth.theta
+    model = senate_model(cache)
+    model.alpha_, model.beta_, _ = two_ten_shape(rho)
+    X, y, _ = model.sample(N, random_state=seed)
+    return X, (y == model.classes_[1]).astype(int), model.theta_
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--generator", choices=("shared", "senate"), default="senate")
+    parser.add_argument("--v", type=int, default=2000, help="terms (shared generator)")
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--rho", type=float, nargs="+", default=[0.6, 0.8])
+    parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--cache", default="senate_model.pkl")
+    args = parser.parse_args(argv)
+
+    from skpolar import PolarizationEstimator
+    from skpolar.crossfit import N_FOLDS, CrossFit
+    from skpolar.estimator import _CROSSFIT_STARTS
+
+    warnings.filterwarnings("ignore")
+    print(f"skpolar code: {code_version()}; generator {args.generator}, N = {args.n}")
+    print(f"{'rho':>5} {'rep':>3} {'ml':>7} {'5-fold':>7} {'loo':>7} {'true axis':>9} {'s':>6}")
+    errors = {name: [] for name in ("ml", "5-fold", "loo", "true axis")}
+    for rho in args.rho:
+        for rep in range(args.replicates):
+            start = time.perf_counter()
+            seed = 1000 * rep + int(1000 * rho) + 11
+            X, side, theta = draw(args.generator, args.v, args.n, rho, seed, args.cache)
+            ml = PolarizationEstimator(interval=None).fit(X, side)
+            # the estimator's starts: the ML shapes, then fixed polarized ones
+            starts = [(ml.alpha_, ml.beta_, ml.pi_)] + [
+                (6.0 * r, 6.0 * (1.0 - r), 0.5) for r in _CROSSFIT_STARTS]
+            weight = np.ones(X.shape[0])
+            axis = (theta.mean(axis=0), (theta[1] - theta[0]) / 2.0)
+            row = {
+                "ml": ml.rho_,
+                "5-fold": CrossFit(X, side, weight, 200, np.random.default_rng(seed),
+                                   n_folds=N_FOLDS).fit(starts)["rho"],
+                "loo": CrossFit(X, side, weight, 200).fit(starts)["rho"],
+                "true axis": CrossFit(X, side, weight, 200, axis=axis).fit(starts)["rho"],
+            }
+            for name, value in row.items():
+                errors[name].append(value - rho)
+            print(f"{rho:>5.2f} {rep:>3d} {row['ml']:>7.4f} {row['5-fold']:>7.4f} "
+                  f"{row['loo']:>7.4f} {row['true axis']:>9.4f} "
+                  f"{time.perf_counter() - start:>6.1f}", flush=True)
+    print("mean error over all cells: " + ", ".join(
+        f"{name} {np.mean(err):+.4f}" for name, err in errors.items()))
+
+
+if __name__ == "__main__":
+    main()
