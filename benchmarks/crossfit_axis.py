@@ -5,8 +5,8 @@ On the same simulated corpora, four estimates of rho:
 ``ml``
     ``PolarizationEstimator(interval=None)``: maximum likelihood.
 ``5-fold``, ``loo``
-    The cross-fit (``skpolar.crossfit.CrossFit``) with five folds, as the
-    estimator's ``bias_correction="crossfit"`` runs it, and leave-one-out.
+    The cross-fit (``skpolar.crossfit.CrossFit``) with five folds, and
+    leave-one-out, as the estimator's ``bias_correction="crossfit"`` runs it.
 ``true axis``
     The same held-out fit with every speech scored against the simulation's
     true axis ``(m, d) = ((theta_L + theta_R) / 2, (theta_R - theta_L) / 2)``
@@ -70,7 +70,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from skpolar import PolarizationEstimator
-    from skpolar.crossfit import N_FOLDS, CrossFit
+    from skpolar.crossfit import CrossFit
     from skpolar.estimator import _CROSSFIT_STARTS
 
     warnings.filterwarnings("ignore")
@@ -91,7 +91,7 @@ def main(argv=None):
             row = {
                 "ml": ml.rho_,
                 "5-fold": CrossFit(X, side, weight, 200, np.random.default_rng(seed),
-                                   n_folds=N_FOLDS).fit(starts)["rho"],
+                                   n_folds=5).fit(starts)["rho"],
                 "loo": CrossFit(X, side, weight, 200).fit(starts)["rho"],
                 "true axis": CrossFit(X, side, weight, 200, axis=axis).fit(starts)["rho"],
             }

@@ -1,11 +1,12 @@
 """Is rho_hat honest on real-sized vocabularies? Bias, RMSE and coverage by V, N and rho.
 
 Every replicate draws a corpus with a known polarization, fits
-``PolarizationEstimator(bias_correction="bootstrap")`` (its other settings at
-their defaults unless ``--grid-size`` or ``--n-bias-draws`` say otherwise) and
-records, from that one fit, both the maximum-likelihood estimate with its
-profile interval (``rho_mle_``, ``rho_mle_ci_``) and the bias-corrected
-estimate with its shifted interval (``rho_``, ``rho_ci_``). One line per
+``PolarizationEstimator(bias_correction=--correction)`` (``"crossfit"`` by
+default; its other settings at their defaults unless ``--grid-size``,
+``--interval`` or ``--n-bias-draws`` say otherwise) and records both the
+maximum-likelihood estimate with its profile interval (``rho_mle_``,
+``rho_mle_ci_``; the cross-fit skips that interval, so a second fit gives
+it) and the corrected estimate with its interval (``rho_``, ``rho_ci_``). One line per
 replicate is appended to ``--out`` (CSV) as soon as it is done, so a long
 study can be stopped and resumed (replicates already in the file are
 skipped) and summarized at any time with ``--summary``.
@@ -116,13 +117,14 @@ def run(args):
 
     warnings.filterwarnings("ignore")
     label = args.correction
-    if args.correction == "crossfit" and args.folds == "loo":
+    if args.correction == "crossfit":
         # a study switch, not an estimator parameter: the estimator's cross-fit
-        # deals N_FOLDS folds, and None there is the leave-one-out table
+        # is leave-one-out; "5" deals five folds, its choice before that.
+        # Rows keep the labels they had: "crossfit" five folds, "crossfit-loo"
         import skpolar.estimator
 
-        skpolar.estimator.N_FOLDS = None
-        label = "crossfit-loo"
+        skpolar.estimator._CROSSFIT_FOLDS = None if args.folds == "loo" else 5
+        label = "crossfit-loo" if args.folds == "loo" else "crossfit"
     done = done_keys(args.out)
     new_file = not os.path.exists(args.out)
     commit = code_version()
@@ -219,9 +221,9 @@ def main(argv=None):
     parser.add_argument("--interval", choices=("profile", "bootstrap"), default="profile",
                         help="interval of the corrected estimate (the MLE's is the profile)")
     parser.add_argument("--n-bootstrap", type=int, default=200)
-    parser.add_argument("--folds", choices=("5", "loo"), default="5",
-                        help="cross-fit folds: the estimator's five, or leave-one-out "
-                             "(rows labelled crossfit-loo)")
+    parser.add_argument("--folds", choices=("loo", "5"), default="loo",
+                        help="cross-fit: the estimator's leave-one-out (rows labelled "
+                             "crossfit-loo) or five folds (crossfit)")
     parser.add_argument("--out", default="rho_bias.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
     parser.add_argument("--summary", action="store_true")

@@ -14,7 +14,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from .crossfit import N_FOLDS, CrossFit
+from .crossfit import CrossFit
 from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, make_emission
 from .likelihood import Rows, collapse_duplicates, posterior_summaries
@@ -68,6 +68,11 @@ _COARSE_MIN_ITER = 10
 # Polarized starts of the cross-fit besides the maximum-likelihood shapes: its
 # held-out likelihood, like the full one, has a local optimum near a = b.
 _CROSSFIT_STARTS = (0.6, 0.75, 0.9)
+# The cross-fit's folds: None is leave-one-out (each row against the axis of
+# all the others), which beat five folds on the same corpora (docs/benchmarks,
+# "Cross-fitted rho": three terms, coverage 0.93 against 0.43) and deals
+# nothing at random. benchmarks/rho_bias_study.py --folds 5 sets it to 5.
+_CROSSFIT_FOLDS = None
 # Solvers that step through minibatches (and so offer partial_fit).
 _MINIBATCH_SOLVERS = ("adam", "sgd")
 
@@ -190,12 +195,12 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         (whose half-widths also take in the Monte Carlo error). The bias
         comes from the many word probabilities fitted beside ``rho``; see
         :doc:`/model`. ``"crossfit"`` estimates ``rho`` by cross-fitting
-        instead: the speeches are dealt to five folds (by speaker with
-        ``groups``), each fold is scored against a stance axis estimated from
-        the parties' word counts in the other four, and ``rho`` maximizes the
-        folds' held-out likelihood (:mod:`skpolar.crossfit`); ``interval``
-        then applies to that likelihood (``"profile"``) or resamples speeches
-        and redoes the cross-fit (``"bootstrap"``). Two-pole emission only.
+        instead: every speech (every speaker with ``groups``) is scored
+        against a stance axis estimated from the parties' word counts
+        without it, and ``rho`` maximizes these held-out likelihoods
+        (:mod:`skpolar.crossfit`); ``interval`` then applies to that
+        likelihood (``"profile"``) or resamples speeches and redoes the
+        cross-fit (``"bootstrap"``). Two-pole emission only.
     n_bias_draws : int, default=20
         Corpora drawn for ``bias_correction="bootstrap"``.
     n_jobs : int or None, default=None
@@ -578,13 +583,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _crossfit(self, rows, state):
         """rho, its interval and standard error from the cross-fitted held-out likelihood.
 
-        See :mod:`skpolar.crossfit`. The folds are dealt with ``random_state``;
-        the fit starts from the maximum-likelihood shapes and from a few fixed
+        See :mod:`skpolar.crossfit`: leave-one-out (row by row; a row is a
+        speaker with ``groups``) unless ``_CROSSFIT_FOLDS`` says otherwise.
+        The fit starts from the maximum-likelihood shapes and from a few fixed
         ones, and keeps the best optimum.
         """
         rng = _numpy_rng(self.random_state)
         fixed_pi = None if self.pi == "fit" else float(self.pi)
-        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng, n_folds=N_FOLDS)
+        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng,
+                         n_folds=_CROSSFIT_FOLDS)
         fit = self._crossfit_point(cross, state["alpha_"], state["beta_"], state["pi_"], fixed_pi)
         out = {"rho_mle_": state["rho_"], "rho_mle_ci_": np.full(2, np.nan),
                "rho_ci_": np.full(2, np.nan), "rho_se_": np.nan}
@@ -1455,12 +1462,13 @@ def _bias_replicate(estimator, params, state, lengths, seed):
 
 
 def _crossfit_replicate(estimator, rows, fit, fixed_pi, seed):
-    """The cross-fitted rho of one bootstrap draw of the rows (new folds too)."""
+    """The cross-fitted rho of one bootstrap draw of the rows (new axes too)."""
     rng = np.random.default_rng(seed)
     weight = rng.multinomial(int(round(rows.weight.sum())), rows.weight / rows.weight.sum())
     keep = weight > 0
     sub = rows.subset(keep).reweighted(weight[keep])
-    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng, n_folds=N_FOLDS)
+    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng,
+                     n_folds=_CROSSFIT_FOLDS)
     return estimator._crossfit_point(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]
 
 

@@ -124,7 +124,7 @@ def test_crossfit_estimator_option():
     assert fixed.pi_ == 0.5 and fixed.rho_ci_[0] <= fixed.rho_ <= fixed.rho_ci_[1]
 
 
-def test_crossfit_with_groups_deals_speakers_to_folds():
+def test_crossfit_with_groups_leaves_one_speaker_out():
     X, y, truth = make_polarized_speech(1200, rho=0.8, n_features=40, speech_len=20,
                                         random_state=2, return_truth=True)
     speaker = np.arange(len(y)) // 4
