@@ -268,7 +268,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         epochs.
     converged_ : bool
     loss_curve_ : list of float
-        Mean negative log likelihood per speech at each iteration.
+        Mean negative log likelihood per speech at each iteration on the
+        ``grid_size`` grid (EM's coarse-grid start is not in it).
 
     See Also
     --------
@@ -662,7 +663,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 and problem.grid_size >= _COARSE_FACTOR * _COARSE_MIN_GRID
                 and budget >= 2 * _COARSE_MIN_ITER):
             coarse = problem.on_grid(problem.grid_size // _COARSE_FACTOR)
-            params, first = solve(coarse, params, max_iter=budget // 2, tol=self.tol)
+            params, first = solve(coarse, params, max_iter=budget // 2, tol=self.tol,
+                                  callback=callback)
             budget -= first["n_iter"]
         params, info = solve(problem, params, max_iter=budget, tol=self.tol, callback=callback)
         if first is not None:
