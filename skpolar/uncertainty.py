@@ -146,14 +146,20 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
     def statistic(rho):
         if rho in evaluated:
             return evaluated[rho][0]
-        # Start every profile fit at the estimate: chaining warm starts from
-        # far profile points left fits near the estimate unconverged, and an
-        # unconverged profile point overstates the LR statistic (too short an
-        # interval). The profile keeps the fit's orientation (a >= b if d >= 0).
+        # Start every profile fit at the profile point nearest to rho on the
+        # estimate's side of it (the estimate itself at first): the walk out
+        # follows one branch of the profile and each fit starts close to its
+        # answer. Starts from points *beyond* rho (chaining back in from far
+        # points) left fits near the estimate unconverged, which overstates
+        # the LR statistic (too short an interval); starting every fit at the
+        # estimate instead stopped some far ones short of their optimum (at
+        # N = 10,000, rho 0.6, a lower end of 0.5996 where the crossing is at
+        # 0.597). The profile keeps the fit's orientation (a >= b if d >= 0).
         problem = problem_at(rho if sign > 0 else 1.0 - rho)
-        start = dict(first)
-        # the estimate's a + b can leave the box at this rho (b below 0.01)
-        start["log_kappa"] = np.asarray(np.clip(first["log_kappa"], *problem.log_kappa_bounds()))
+        inside = [r for r in evaluated if (r - rho_hat) * (rho - r) >= 0]
+        start = dict(evaluated[min(inside, key=lambda r: abs(rho - r))][1])
+        # the start's a + b can leave the box at this rho (b below 0.01)
+        start["log_kappa"] = np.asarray(np.clip(start["log_kappa"], *problem.log_kappa_bounds()))
         fitted, info = minimize(problem, start)
         value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
         evaluated[rho] = (value, fitted)
