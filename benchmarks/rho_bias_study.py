@@ -6,8 +6,8 @@ default; its other settings at their defaults unless ``--grid-size``,
 ``--interval`` or ``--n-bias-draws`` say otherwise) and records both the
 maximum-likelihood estimate with its profile interval (``rho_mle_``,
 ``rho_mle_ci_``; the cross-fit skips that interval, so a second fit gives
-it) and the corrected estimate with its interval (``rho_``, ``rho_ci_``). One line per
-replicate is appended to ``--out`` (CSV) as soon as it is done, so a long
+it) and the corrected estimate with its interval (``rho_``, ``rho_ci_``).
+One line per replicate is appended to ``--out`` (CSV) as soon as it is done, so a long
 study can be stopped and resumed (replicates already in the file are
 skipped) and summarized at any time with ``--summary``.
 

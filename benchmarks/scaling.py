@@ -269,8 +269,9 @@ def print_tables(results):
     )
     interval = next((r.get("interval") for r in fits if r.get("interval")), None)
     print(f"PolarizationEstimator(interval={interval!r}), fresh process per row (warmed up on "
-          "a tiny fit first; fit s is the median of the row's fits). build MB: peak RSS while the data were built; fit MB: peak RSS "
-          "during the fit (data included), VmHWM reset after the build")
+          "a tiny fit first; fit s is the median of the row's fits). build MB: peak RSS "
+          "while the data were built; fit MB: peak RSS during the fit (data included), "
+          "VmHWM reset after the build")
     print(header)
     print("-" * len(header))
     for r in fits:
