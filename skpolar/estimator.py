@@ -944,8 +944,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     minimize=self._minimize,
                     callback=callback,
                     # L-BFGS refits converge tightly enough to chain (the
-                    # seed task's interval: 0.34 -> 0.20 s); EM's do not
-                    warm_start=self._full_batch_solver() == "lbfgs",
+                    # seed task's interval: 0.34 -> 0.20 s); EM's do not.
+                    # _minimize refits by L-BFGS whenever the solver is not
+                    # EM (the minibatch solvers' profile points too)
+                    warm_start=self._full_batch_solver() != "em",
                 )
             out["rho_ci_"] = np.array(interval)
             out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * _Z95))
