@@ -40,23 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
-from rho_bias_study import senate_model  # noqa: E402
-
-
-def draw(generator, V, N, rho, seed, cache):
-    """(X, side, theta) of one corpus with its true poles."""
-    from skpolar import make_polarized_speech
-    from skpolar.datasets import two_ten_shape
-
-    if generator == "shared":
-        X, y, truth = make_polarized_speech(N, rho=rho, n_features=V, vocabulary="shared",
-                                            speech_len=60, length_distribution=1.0,
-                                            sparse=True, random_state=seed, return_truth=True)
-        return X, y, truth.theta
-    model = senate_model(cache)
-    model.alpha_, model.beta_, _ = two_ten_shape(rho)
-    X, y, _ = model.sample(N, random_state=seed)
-    return X, (y == model.classes_[1]).astype(int), model.theta_
+from rho_bias_study import draw  # noqa: E402
 
 
 def main(argv=None):
@@ -81,7 +65,9 @@ def main(argv=None):
         for rep in range(args.replicates):
             start = time.perf_counter()
             seed = 1000 * rep + int(1000 * rho) + 11
-            X, side, theta = draw(args.generator, args.v, args.n, rho, seed, args.cache)
+            X, y, theta = draw(args.generator, args.v, args.n, rho, seed, args.cache, poles=True)
+            # the senate sample's labels are the parties; the cross-fit wants sides
+            side = (y == np.unique(y)[1]).astype(int)
             ml = PolarizationEstimator(interval=None).fit(X, side)
             # the estimator's starts: the ML shapes, then fixed polarized ones
             starts = [(ml.alpha_, ml.beta_, ml.pi_)] + [

@@ -52,16 +52,10 @@ FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "r
           "converged", "commit", "correction", "interval"]
 
 
-def draw(generator, V, N, rho, seed, cache, epsilon=0.05, speech_len=15):
+def draw(generator, V, N, rho, seed, cache, epsilon=0.05, speech_len=15, poles=False):
+    """(X, y) of one corpus; with ``poles``, (X, y, theta): its true pole vocabularies."""
     from skpolar import make_polarized_speech
 
-    if generator == "shared":
-        return make_polarized_speech(N, rho=rho, n_features=V, vocabulary="shared",
-                                     speech_len=60, length_distribution=1.0, sparse=True,
-                                     random_state=seed)
-    if generator == "partisan":
-        return make_polarized_speech(N, rho=rho, n_features=V, speech_len=speech_len,
-                                     epsilon=epsilon, random_state=seed)
     if generator == "senate":
         from skpolar.datasets import two_ten_shape
 
@@ -69,8 +63,16 @@ def draw(generator, V, N, rho, seed, cache, epsilon=0.05, speech_len=15):
         a, b, _ = two_ten_shape(rho)
         model.alpha_, model.beta_ = a, b
         X, y, _ = model.sample(N, random_state=seed)
-        return X, y
-    raise ValueError(generator)
+        return (X, y, model.theta_) if poles else (X, y)
+    if generator == "shared":
+        kwargs = dict(vocabulary="shared", speech_len=60, length_distribution=1.0, sparse=True)
+    elif generator == "partisan":
+        kwargs = dict(speech_len=speech_len, epsilon=epsilon)
+    else:
+        raise ValueError(generator)
+    out = make_polarized_speech(N, rho=rho, n_features=V, random_state=seed,
+                                return_truth=poles, **kwargs)
+    return (out[0], out[1], out[2].theta) if poles else out
 
 
 def senate_model(cache):
