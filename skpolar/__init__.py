@@ -11,13 +11,20 @@ import os
 # first. An explicit setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["PolarizationEstimator", "make_polarized_speech", "DegenerateFitWarning", "compare"]
+__all__ = [
+    "PolarizationEstimator",
+    "BayesianPolarizationEstimator",
+    "make_polarized_speech",
+    "DegenerateFitWarning",
+    "compare",
+]
 __version__ = "0.1.0"
 
 # The public names are imported on first use (PEP 562), so that ``skpolar
 # --help`` and ``skpolar --version`` answer without importing torch.
 _HOMES = {
     "PolarizationEstimator": "estimator",
+    "BayesianPolarizationEstimator": "bayesian",
     "DegenerateFitWarning": "estimator",
     "make_polarized_speech": "datasets",
     "compare": "compare",

@@ -1,0 +1,336 @@
+"""BayesianPolarizationEstimator: posterior draws of rho by NUTS or variational inference."""
+
+import numbers
+import time
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from . import posterior
+from .estimator import PolarizationEstimator, _numpy_rng, sample_model
+
+# Largest vocabulary whose word probabilities posterior_emission="auto" samples.
+AUTO_SAMPLE_MAX_FEATURES = 50
+_CI_LEVEL = 0.95
+
+_NOT_BAYESIAN = ("interval", "n_bootstrap", "bias_correction", "n_bias_draws")
+
+
+def _prior_pair(name, value):
+    """A (mean, standard deviation) prior, checked: finite, sd > 0."""
+    try:
+        loc, scale = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (mean, sd) of numbers, got {value!r}.") from None
+    if not (np.isfinite(loc) and np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} needs a finite mean and a finite sd > 0, got {value!r}.")
+    return loc, scale
+
+
+class BayesianPolarizationEstimator(PolarizationEstimator):
+    """Posterior of the polarization ``rho`` by NUTS or variational inference.
+
+    The model is :class:`PolarizationEstimator`'s, stances integrated out on
+    the same grid; what changes is the inference about the global
+    parameters. After the maximum-likelihood fit (which starts the samplers
+    and which ``transform`` and the other stance methods keep using), pyro
+    draws from the posterior of ``log a``, ``log b``, ``logit pi`` and, with
+    ``posterior_emission="sample"``, the two-pole word probabilities
+    (:mod:`skpolar.posterior`). Needs ``pip install 'skpolar[bayes]'``.
+
+    Parameters
+    ----------
+    emission, grid_size, quadrature, pi, solver, learning_rate, batch_size, \
+max_iter, tol, n_iter_no_change, l2_penalty, vocabulary_prior, dispersion, \
+init, n_jobs, device, verbose
+        As in :class:`PolarizationEstimator` (they set the model and its
+        maximum-likelihood fit).
+    inference : {"nuts", "vi"}, default="nuts"
+        ``"nuts"``: ``n_chains`` No-U-Turn chains (pyro), one after another.
+        ``"vi"``: stochastic variational inference with a full-rank Gaussian
+        guide, started at the Laplace approximation of the posterior mode.
+    posterior_emission : {"auto", "sample", "mode"}, default="auto"
+        ``"sample"`` samples both poles' word probabilities with the prior
+        parameters (two-pole emission only); ``"mode"`` holds the emission
+        at its maximum-likelihood value and samples only ``a``, ``b`` and
+        ``pi``, an empirical-Bayes plug-in that leaves out the vocabularies'
+        uncertainty and so gives too narrow a posterior of ``rho`` (on the
+        seed's three-term task about a quarter of the spread). ``"auto"``
+        samples them when the emission is two-pole and the vocabulary has
+        at most 50 terms.
+    n_chains : int, default=4
+    n_warmup : int, default=500
+        NUTS warm-up iterations per chain (step size and a dense mass matrix
+        are adapted, then discarded).
+    n_draws : int, default=500
+        Draws kept per chain (NUTS), or drawn from the fitted guide (VI,
+        times ``n_chains``).
+    target_accept : float in (0, 1), default=0.8
+        NUTS's target acceptance rate; raise it when there are divergences.
+    vi_steps : int, default=1000
+    vi_learning_rate : float, default=0.01
+    log_shape_prior : (float, float), default=(1.0, 2.0)
+        Mean and sd of the Gaussian prior on ``log a`` and on ``log b``:
+        shapes from about 0.05 to 150 within two sd, symmetric in ``a`` and
+        ``b``, so no polarization is favoured.
+    logit_pi_prior : (float, float), default=(0.0, 2.0)
+        Mean and sd of the Gaussian prior on ``logit pi``.
+    vocabulary_concentration : float > 0, default=1.0
+        Concentration of the symmetric Dirichlet prior on each pole's word
+        probabilities (1: uniform on the simplex).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fit and the samplers (a local generator).
+
+    Attributes
+    ----------
+    rho_ : float
+        Posterior mean of ``rho``.
+    rho_ci_ : ndarray of shape (2,)
+        Equal-tailed 95% credible interval.
+    rho_se_ : float
+        Posterior standard deviation.
+    rho_samples_ : ndarray of shape (n_chains * n_draws,)
+        The draws of ``rho``, chain after chain.
+    posterior_samples_ : dict of ndarray of shape (n_chains, n_draws)
+        Draws of ``rho``, ``alpha``, ``beta`` and ``pi`` in the ``a >= b``
+        orientation (VI: one "chain").
+    diagnostics_ : dict
+        NUTS: ``r_hat``, ``ess_bulk``, ``ess_tail`` of ``rho``, the worst
+        ``r_hat_max`` and ``ess_bulk_min`` over the reported quantities,
+        ``divergences``; both: ``n_evaluations`` of the likelihood and
+        ``seconds``.
+    elbo_ : ndarray of shape (vi_steps,)
+        ELBO at every SVI step (``inference="vi"`` only).
+    rho_mle_, rho_mle_ci_ : float, ndarray
+        The maximum-likelihood estimate and its profile interval.
+    alpha_, beta_, pi_, W_, theta_
+        The maximum-likelihood fit, which the stance methods use.
+
+    See Also
+    --------
+    PolarizationEstimator : the maximum-likelihood fit with a profile interval.
+
+    Examples
+    --------
+    >>> from skpolar import BayesianPolarizationEstimator, make_polarized_speech
+    >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+    >>> est = BayesianPolarizationEstimator(grid_size=20, inference="vi", vi_steps=200,
+    ...                                     random_state=0).fit(X, y)
+    >>> est.rho_samples_.shape
+    (2000,)
+    >>> bool(est.rho_ci_[0] < est.rho_ < est.rho_ci_[1])
+    True
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in PolarizationEstimator._parameter_constraints.items()
+           if k not in _NOT_BAYESIAN},
+        "inference": [StrOptions({"nuts", "vi"})],
+        "posterior_emission": [StrOptions({"auto", "sample", "mode"})],
+        "n_chains": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_warmup": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_draws": [Interval(numbers.Integral, 1, None, closed="left")],
+        "target_accept": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "vi_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "vi_learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "log_shape_prior": [tuple, list],
+        "logit_pi_prior": [tuple, list],
+        "vocabulary_concentration": [Interval(numbers.Real, 0, None, closed="neither")],
+    }
+    # the posterior replaces the interval and any bias correction
+    interval = None
+    n_bootstrap = 200
+    bias_correction = None
+    n_bias_draws = 20
+
+    def __init__(
+        self,
+        emission="two_pole",
+        grid_size=200,
+        *,
+        inference="nuts",
+        posterior_emission="auto",
+        n_chains=4,
+        n_warmup=500,
+        n_draws=500,
+        target_accept=0.8,
+        vi_steps=1000,
+        vi_learning_rate=0.01,
+        log_shape_prior=(1.0, 2.0),
+        logit_pi_prior=(0.0, 2.0),
+        vocabulary_concentration=1.0,
+        quadrature="exact",
+        pi="fit",
+        solver="auto",
+        learning_rate=0.1,
+        batch_size=None,
+        max_iter=500,
+        tol=1e-8,
+        n_iter_no_change=10,
+        l2_penalty=1.0,
+        vocabulary_prior=0.0,
+        dispersion="auto",
+        init="auto",
+        n_jobs=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        super().__init__(
+            emission, grid_size, quadrature=quadrature, pi=pi, solver=solver,
+            learning_rate=learning_rate, batch_size=batch_size, max_iter=max_iter, tol=tol,
+            n_iter_no_change=n_iter_no_change, l2_penalty=l2_penalty,
+            vocabulary_prior=vocabulary_prior, dispersion=dispersion, init=init,
+            n_jobs=n_jobs, random_state=random_state, device=device, verbose=verbose,
+        )
+        for name in _NOT_BAYESIAN:
+            # the class attributes hold these; BaseEstimator.get_params must not see them
+            del self.__dict__[name]
+        self.inference = inference
+        self.posterior_emission = posterior_emission
+        self.n_chains = n_chains
+        self.n_warmup = n_warmup
+        self.n_draws = n_draws
+        self.target_accept = target_accept
+        self.vi_steps = vi_steps
+        self.vi_learning_rate = vi_learning_rate
+        self.log_shape_prior = log_shape_prior
+        self.logit_pi_prior = logit_pi_prior
+        self.vocabulary_concentration = vocabulary_concentration
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+    def _check_settings(self):
+        posterior.require_bayes()
+        _prior_pair("log_shape_prior", self.log_shape_prior)
+        _prior_pair("logit_pi_prior", self.logit_pi_prior)
+        if self.posterior_emission == "sample" and self.emission != "two_pole":
+            raise ValueError(
+                f"posterior_emission='sample' needs emission='two_pole' (its word "
+                f"probabilities have the Dirichlet prior); got emission={self.emission!r}. "
+                f"Use posterior_emission='mode'."
+            )
+        super()._check_settings()
+
+    def _samples_emission(self, n_features):
+        if self.posterior_emission == "auto":
+            return self.emission == "two_pole" and n_features <= AUTO_SAMPLE_MAX_FEATURES
+        return self.posterior_emission == "sample"
+
+    def _fit(self, rows, X, side):
+        state = super()._fit(rows, X, side)
+        started = time.perf_counter()
+        problem = self._problem(rows)
+        target = posterior.LogPosterior(
+            problem, state["_params"], self._samples_emission(rows.X.shape[1]),
+            _prior_pair("log_shape_prior", self.log_shape_prior),
+            _prior_pair("logit_pi_prior", self.logit_pi_prior),
+            float(self.vocabulary_concentration),
+        )
+        rng = _numpy_rng(self.random_state)
+        mode = posterior.find_mode(target)
+        loc, cov = posterior.laplace(target, mode)
+        seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_chains)
+        if self.inference == "nuts":
+            # chains start apart, within the Laplace spread of the mode
+            starts = rng.multivariate_normal(loc, cov, size=self.n_chains, method="eigh")
+            draws, divergences = posterior.run_nuts(
+                target, starts, seeds, self.n_warmup, self.n_draws,
+                target_accept=self.target_accept,
+            )
+            reported = target.reported(draws)
+            diagnostics = posterior.diagnose(reported, divergences)
+            posterior.warn_if_poor(diagnostics, self.n_chains)
+        else:
+            draws, elbo, _, _ = posterior.run_vi(
+                target, loc, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
+                self.n_chains * self.n_draws,
+            )
+            draws = draws[None]
+            reported = target.reported(draws)
+            diagnostics = {}
+            state["elbo_"] = elbo
+        diagnostics.update(n_evaluations=target.n_evaluations,
+                           seconds=time.perf_counter() - started)
+        rho = reported["rho"].ravel()
+        tail = 100 * (1 - _CI_LEVEL) / 2
+        state.update(
+            rho_mle_=state["rho_"], rho_mle_ci_=state["rho_ci_"],
+            rho_=float(rho.mean()), rho_se_=float(rho.std(ddof=1)),
+            rho_ci_=np.percentile(rho, [tail, 100 - tail]),
+            rho_samples_=rho, posterior_samples_=reported, diagnostics_=diagnostics,
+            _posterior_draws=draws.reshape(-1, target.dim), _posterior_index=target.index,
+            _posterior_base=target.full, _posterior_layout=target.shapes,
+            _posterior_bounds=(target.low, target.high),
+        )
+        return state
+
+    def sample(self, n_samples=1, random_state=None):
+        """Posterior predictive draw of a corpus: one posterior draw, then speeches from it.
+
+        One draw of the global parameters (with ``posterior_emission``
+        ``"sample"``, the word probabilities too) is taken at random from
+        the posterior draws, and ``n_samples`` speeches are drawn from the
+        model at it as in :meth:`PolarizationEstimator.sample`; repeated
+        calls give replicated corpora for posterior predictive checks.
+
+        Parameters
+        ----------
+        n_samples : int >= 1, default=1
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X, y, u
+            As in :meth:`PolarizationEstimator.sample`.
+
+        Examples
+        --------
+        >>> from skpolar import BayesianPolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = BayesianPolarizationEstimator(grid_size=20, inference="vi", vi_steps=100,
+        ...                                     random_state=0).fit(X, y)
+        >>> X_rep, y_rep, u_rep = est.sample(500, random_state=1)
+        >>> X_rep.shape
+        (500, 3)
+        """
+        check_is_fitted(self)
+        if (not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool)
+                or n_samples < 1):
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+        rng = _numpy_rng(random_state)
+        draw = self._posterior_draws[rng.integers(len(self._posterior_draws))]
+        full = self._posterior_base.copy()
+        full[self._posterior_index] = np.clip(draw, *self._posterior_bounds)
+        params, start = {}, 0
+        for name, shape in self._posterior_layout:
+            size = int(np.prod(shape))
+            params[name] = full[start:start + size].reshape(shape)
+            start += size
+        a, b = np.exp(params["log_a"]), np.exp(params["log_b"])
+        pi = 1.0 / (1.0 + np.exp(-params["logit_pi"])) if "logit_pi" in params else self.pi_
+        return sample_model(self._config["emission"], params, float(a), float(b), float(pi),
+                            self._lengths, self.classes_, n_samples, rng)
+
+    def to_arviz(self):
+        """The posterior draws as an ``arviz.InferenceData`` (group ``posterior``).
+
+        Examples
+        --------
+        >>> from skpolar import BayesianPolarizationEstimator, make_polarized_speech
+        >>> X, y = make_polarized_speech(1000, rho=0.8, random_state=0)
+        >>> est = BayesianPolarizationEstimator(grid_size=20, inference="vi", vi_steps=100,
+        ...                                     random_state=0).fit(X, y)
+        >>> sorted(est.to_arviz().posterior.data_vars)
+        ['alpha', 'beta', 'pi', 'rho']
+        """
+        check_is_fitted(self)
+        posterior.require_bayes()
+        import arviz
+
+        return arviz.from_dict(posterior={k: np.asarray(v)
+                                          for k, v in self.posterior_samples_.items()})

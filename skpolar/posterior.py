@@ -1,0 +1,413 @@
+"""Posterior inference for the global parameters, on pyro: NUTS and variational inference.
+
+The target is the model's own marginal likelihood, with every stance
+integrated out on the estimator's grid exactly as in the maximum-likelihood
+fit, times a prior on the global parameters: ``log a`` and ``log b``
+(Gaussian), ``logit pi`` (Gaussian) and, when they are sampled too, the
+two-pole emission's word log-odds against the last word of each pole
+(a symmetric Dirichlet on each pole's word probabilities). The likelihood and its gradient come from
+:meth:`skpolar.objective.Problem.value_and_grad` (Fisher's identity, one
+E-step per evaluation), wrapped as one torch operation, so pyro's samplers
+see an ordinary differentiable log density of a few (or a few hundred)
+unconstrained parameters.
+
+Everything here needs ``pyro-ppl`` and ``arviz`` (``pip install
+'skpolar[bayes]'``); importing the module does not.
+
+Symmetry
+--------
+``(a, b, pi)`` and ``(b, a, 1 - pi)`` are the same prior on the stances, so
+the posterior has two mirror-image modes that give every quantity the
+estimator reports (``rho = max(a, b) / (a + b)``, the ``a >= b`` shapes and
+their ``pi``) the same value. Chains are free to cross between them (near
+``rho = 0.5`` they do); draws are reported in the ``a >= b`` orientation,
+and the diagnostics are computed on those reported quantities.
+
+Outside the box the maximum-likelihood fit keeps ``log a``, ``log b`` and
+``logit pi`` in (:data:`skpolar.objective.LOG_SHAPE_BOUNDS`), where the
+quadrature is accurate, the likelihood is held at its value on the box's
+edge and only the prior decides; a posterior that reaches the edge is
+flagged by :func:`diagnose`.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
+from .utils import torch_threads
+
+INSTALL_HINT = "pip install 'skpolar[bayes]'"
+# Parameters up to which NUTS adapts a dense mass matrix (its cost is cubic).
+_FULL_MASS_MAX = 200
+# Where the sampled word log-odds start, at least, against the reference word.
+_START_LOG_ODDS_MIN = -20.0
+# Diagnostics below these thresholds earn a PosteriorWarning.
+RHAT_MAX = 1.01
+ESS_MIN_PER_CHAIN = 100
+
+
+class PosteriorWarning(UserWarning):
+    """The sampler's diagnostics say its draws may not represent the posterior."""
+
+
+def require_bayes():
+    """Import pyro (and check for arviz), or fail with the extra to install."""
+    try:
+        import arviz  # noqa: F401
+        import pyro
+    except ImportError as exc:
+        raise ImportError(
+            f"Bayesian inference needs pyro-ppl and arviz, which are not installed "
+            f"({exc}); install them with: {INSTALL_HINT}"
+        ) from None
+    return pyro
+
+
+class _NegLogLik(torch.autograd.Function):
+    """``-log p(X, y | theta)`` as one torch operation, with its analytic gradient."""
+
+    @staticmethod
+    def forward(ctx, theta, target):
+        value, grad = target.neg_loglik_and_grad(theta.detach().cpu().numpy())
+        ctx.save_for_backward(torch.as_tensor(grad, dtype=theta.dtype))
+        return torch.as_tensor(value, dtype=theta.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad_output * grad, None
+
+
+class LogPosterior:
+    """Log posterior density of the free global parameters, up to a constant.
+
+    Parameters
+    ----------
+    problem : skpolar.objective.Problem
+        The fit's objective (data, grid and emission).
+    mode : dict of ndarray
+        The maximum-likelihood parameters; entries that are not sampled stay
+        at these values.
+    sample_emission : bool
+        Sample the two-pole word log-odds too (otherwise they stay at the
+        mode: an empirical-Bayes plug-in).
+    log_shape_prior, logit_pi_prior : (float, float)
+        Mean and standard deviation of the Gaussian priors on ``log a``,
+        ``log b`` and on ``logit pi``.
+    vocabulary_concentration : float
+        Concentration of the symmetric Dirichlet prior on each pole's word
+        probabilities (1 is uniform on the simplex).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar import PolarizationEstimator, make_polarized_speech
+    >>> from skpolar.posterior import LogPosterior
+    >>> X, y = make_polarized_speech(500, rho=0.8, random_state=0)
+    >>> est = PolarizationEstimator(grid_size=20, interval=None).fit(X, y)
+    >>> problem = est._problem(est._rows_for(X, y))
+    >>> target = LogPosterior(problem, est._params, sample_emission=False,
+    ...                       log_shape_prior=(1.0, 2.0), logit_pi_prior=(0.0, 2.0),
+    ...                       vocabulary_concentration=1.0)
+    >>> target.names
+    ['log_a', 'log_b', 'logit_pi']
+    >>> bool(np.isfinite(float(target(torch.as_tensor(target.start)))))
+    True
+    """
+
+    def __init__(self, problem, mode, sample_emission, log_shape_prior, logit_pi_prior,
+                 vocabulary_concentration):
+        self.problem = problem
+        self.shapes = problem.layout(mode)
+        self.full = problem.pack(mode)
+        names, index, loc, scale, low, high = [], [], [], [], [], []
+        self.n_gaussian, self.eta, self.concentration = 0, None, vocabulary_concentration
+        offset = 0
+        for name, shape in self.shapes:
+            size = int(np.prod(shape))
+            if name in ("log_a", "log_b", "logit_pi"):
+                prior = log_shape_prior if name != "logit_pi" else logit_pi_prior
+                bounds = LOG_SHAPE_BOUNDS if name != "logit_pi" else LOGIT_PI_BOUNDS
+                names.append(name)
+                index.append(offset)
+                loc.append(prior[0])
+                scale.append(prior[1])
+                self.n_gaussian += 1
+                low.append(bounds[0])
+                high.append(bounds[1])
+            elif sample_emission and name == "eta":
+                # the last word of each pole is the reference: softmax does not
+                # see a shift of a pole's logits, so sampling it would leave a
+                # direction only the prior pins
+                n_poles, n_words = shape
+                eta = self.full[offset:offset + size].reshape(shape)
+                # a word a pole never says has an infinite log-odds at the
+                # maximum of the likelihood; start where the prior holds it
+                floor = eta[:, -1:] + _START_LOG_ODDS_MIN
+                self.full[offset:offset + size] = np.maximum(eta, floor).ravel()
+                self.eta = (offset, shape)
+                for k in range(n_poles):
+                    for v in range(n_words - 1):
+                        names.append(f"eta[{k},{v}]")
+                        index.append(offset + k * n_words + v)
+                        low.append(-np.inf)
+                        high.append(np.inf)
+            offset += size
+        self.names = names
+        self.index = np.asarray(index, dtype=np.int64)
+        self.loc = np.asarray(loc, dtype=float)
+        self.scale = np.asarray(scale, dtype=float)
+        self.low = np.asarray(low, dtype=float)
+        self.high = np.asarray(high, dtype=float)
+        self.start = self.full[self.index].copy()
+        self.n_evaluations = 0
+
+    @property
+    def dim(self):
+        return len(self.index)
+
+    def full_vector(self, theta):
+        """The objective's full parameter vector at free parameters ``theta``."""
+        full = self.full.copy()
+        full[self.index] = np.clip(theta, self.low, self.high)
+        return full
+
+    def neg_loglik_and_grad(self, theta):
+        """``-log p(X, y | theta)`` (penalty of the emission included) and its gradient."""
+        theta = np.asarray(theta, dtype=float)
+        self.n_evaluations += 1
+        n = self.problem.n_total
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            value, grad = self.problem.value_and_grad(self.full_vector(theta), self.shapes)
+        grad = n * grad[self.index]
+        # outside the box the likelihood is held at its edge value
+        grad[(theta < self.low) | (theta > self.high)] = 0.0
+        return n * value, grad
+
+    def log_prior(self, theta):
+        """Gaussian on the prior's parameters, Dirichlet on each pole's word probabilities.
+
+        The Dirichlet density is taken in the sampled coordinates (log-odds
+        against the reference word), whose Jacobian turns it into
+        ``concentration * sum_v log theta_v``: a word's log-odds then has an
+        exponential tail towards minus infinity, where a pole never says it.
+        """
+        k = self.n_gaussian
+        loc = torch.as_tensor(self.loc, dtype=theta.dtype)
+        scale = torch.as_tensor(self.scale, dtype=theta.dtype)
+        out = torch.distributions.Normal(loc, scale).log_prob(theta[..., :k]).sum(-1)
+        if self.eta is not None:
+            offset, (n_poles, n_words) = self.eta
+            ref = torch.as_tensor(self.full[offset + n_words - 1:offset + n_poles * n_words:n_words],
+                                  dtype=theta.dtype)
+            free = theta[..., k:].reshape(theta.shape[:-1] + (n_poles, n_words - 1))
+            logits = torch.cat([free, ref.expand(free.shape[:-1])[..., None]], dim=-1)
+            out = out + self.concentration * torch.log_softmax(logits, dim=-1).sum((-2, -1))
+        return out
+
+    def __call__(self, theta):
+        """Log posterior density at ``theta`` (a torch vector), differentiable."""
+        return self.log_prior(theta) - _NegLogLik.apply(theta, self)
+
+    def potential(self, params):
+        """Pyro's potential energy: minus the log density, of ``{"theta": theta}``."""
+        return -self(params["theta"])
+
+    def model(self):
+        """The same density as a pyro model (for SVI's guides)."""
+        import pyro
+        import pyro.distributions as dist
+
+        # the prior enters as a factor: its emission part is not a named distribution
+        theta = pyro.sample(
+            "theta", dist.ImproperUniform(dist.constraints.real_vector, (), (self.dim,))
+        )
+        pyro.factor("log_posterior", self(theta))
+
+    def hessian(self, theta, step=1e-5):
+        """Hessian of minus the log posterior at ``theta`` (central differences of the gradient)."""
+        def grad(x):
+            x = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
+            (g,) = torch.autograd.grad(-self(x), [x])
+            return g.numpy()
+
+        theta = np.asarray(theta, dtype=float)
+        H = np.empty((self.dim, self.dim))
+        for j in range(self.dim):
+            h = step * max(1.0, abs(theta[j]))
+            up, down = theta.copy(), theta.copy()
+            up[j] += h
+            down[j] -= h
+            H[:, j] = (grad(up) - grad(down)) / (2 * h)
+        return 0.5 * (H + H.T)
+
+    def reported(self, draws):
+        """Draws of the free vector -> dict of reported quantities, ``a >= b`` orientation.
+
+        ``draws`` has shape (..., dim); every returned array has shape (...).
+        """
+        draws = np.asarray(draws, dtype=float)
+        flat = draws.reshape(-1, self.dim)
+        full = np.repeat(self.full[None, :], len(flat), axis=0)
+        full[:, self.index] = flat
+        names = [name for name, _ in self.shapes]
+        offsets = np.cumsum([0] + [int(np.prod(s)) for _, s in self.shapes])
+        where = dict(zip(names, offsets[:-1]))
+        log_a, log_b = full[:, where["log_a"]], full[:, where["log_b"]]
+        if "logit_pi" in where:
+            pi = 1.0 / (1.0 + np.exp(-full[:, where["logit_pi"]]))
+        else:
+            pi = np.full(len(flat), float(self.problem.pi))
+        swap = (log_a < log_b) & (("logit_pi" in where) | (pi == 0.5))
+        a, b = np.exp(np.where(swap, log_b, log_a)), np.exp(np.where(swap, log_a, log_b))
+        pi = np.where(swap, 1.0 - pi, pi)
+        out = {"rho": np.maximum(a, b) / (a + b), "alpha": a, "beta": b, "pi": pi}
+        shape = draws.shape[:-1]
+        return {k: v.reshape(shape) for k, v in out.items()}
+
+
+def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10):
+    """NUTS chains, one after another, each from its start and with its own seed.
+
+    Returns ``(draws, divergences)``: draws of shape (chains, n_draws, dim)
+    and the number of divergent transitions per chain after warm-up.
+    """
+    require_bayes()
+    from pyro.infer.mcmc import MCMC, NUTS
+
+    draws, divergences = [], []
+    for start, seed in zip(starts, seeds, strict=True):
+        # pyro draws from torch's global generator: fork it so the caller's
+        # state is untouched and the chain depends on its seed alone
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            kernel = NUTS(
+                potential_fn=target.potential, full_mass=target.dim <= _FULL_MASS_MAX,
+                target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+            )
+            mcmc = MCMC(
+                kernel, num_samples=n_draws, warmup_steps=n_warmup,
+                initial_params={"theta": torch.as_tensor(start, dtype=torch.float64)},
+                disable_progbar=True,
+            )
+            with torch_threads(0):
+                mcmc.run()
+        draws.append(mcmc.get_samples()["theta"].detach().numpy())
+        divergences.append(len(mcmc.diagnostics()["divergences"]["chain 0"]))
+    return np.stack(draws), np.asarray(divergences)
+
+
+def find_mode(target, start=None):
+    """The posterior mode (L-BFGS on minus the log density), from ``start`` or the fit."""
+    def fun(x):
+        x = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
+        value = -target(x)
+        (grad,) = torch.autograd.grad(value, [x])
+        return float(value.detach()), grad.numpy()
+
+    start = target.start if start is None else start
+    result = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B",
+                                     options={"maxiter": 500, "gtol": 1e-8})
+    return result.x
+
+
+def laplace(target, mode):
+    """Gaussian at the mode with the inverse Hessian as covariance: ``(loc, cov)``."""
+    H = target.hessian(mode)
+    eigval, eigvec = np.linalg.eigh(H)
+    # a flat or saddle direction gets the prior's spread instead of infinity
+    floor = 1e-8 * max(np.max(eigval), 1.0)
+    eigval = np.maximum(eigval, floor)
+    return np.asarray(mode, dtype=float), (eigvec / eigval) @ eigvec.T
+
+
+def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=4):
+    """SVI with a full-rank Gaussian guide started at ``(loc, cov)``.
+
+    Returns ``(draws, elbo, guide_loc, guide_cov)``: ``n_draws`` draws from
+    the fitted guide, the ELBO at every step, and the guide's mean and
+    covariance.
+    """
+    pyro = require_bayes()
+    from pyro.infer import SVI, Trace_ELBO
+    from pyro.infer.autoguide import AutoMultivariateNormal
+    from pyro.infer.autoguide.initialization import init_to_value
+    from pyro.nn import PyroParam
+
+    L = np.linalg.cholesky(cov)
+    diag = np.diag(L).copy()
+    with torch.random.fork_rng(devices=[]), pyro.get_param_store().scope():
+        torch.manual_seed(int(seed))
+        guide = AutoMultivariateNormal(
+            target.model,
+            init_loc_fn=init_to_value(values={"theta": torch.as_tensor(loc)}),
+        )
+        guide()  # builds the guide's parameters
+        with torch.no_grad():
+            guide.loc.copy_(torch.as_tensor(loc))
+        guide.scale = PyroParam(torch.as_tensor(diag), guide.scale_constraint)
+        guide.scale_tril = PyroParam(torch.as_tensor(L / diag[:, None]),
+                                     guide.scale_tril_constraint)
+        # the learning rate decays a hundredfold over the run, so the last
+        # steps average the gradient noise instead of following it
+        optim = pyro.optim.ClippedAdam(
+            {"lr": learning_rate, "lrd": 0.01 ** (1.0 / max(n_steps, 1))}
+        )
+        svi = SVI(target.model, guide, optim, Trace_ELBO(num_particles=n_particles))
+        elbo = np.empty(n_steps)
+        with torch_threads(0):
+            for step in range(n_steps):
+                elbo[step] = -svi.step()
+        posterior = guide.get_posterior()
+        draws = posterior.sample((n_draws,)).detach().numpy()
+        guide_loc = posterior.loc.detach().numpy().copy()
+        guide_cov = posterior.covariance_matrix.detach().numpy().copy()
+    return draws, elbo, guide_loc, guide_cov
+
+
+def diagnose(reported, divergences=None):
+    """R-hat, bulk and tail ESS of ``rho`` (arviz), and the divergences.
+
+    ``reported`` maps names to arrays of shape (chains, draws).
+    """
+    require_bayes()
+    import arviz
+
+    # a quantity the sampler does not move (pi when it is fixed) has no R-hat
+    reported = {k: np.asarray(v) for k, v in reported.items() if np.ptp(v) > 0}
+    data = arviz.convert_to_dataset(reported)
+    rhat = arviz.rhat(data)
+    ess_bulk = arviz.ess(data, method="bulk")
+    ess_tail = arviz.ess(data, method="tail")
+    out = {
+        "r_hat": float(rhat["rho"]),
+        "ess_bulk": float(ess_bulk["rho"]),
+        "ess_tail": float(ess_tail["rho"]),
+        "r_hat_max": float(max(float(rhat[k]) for k in reported)),
+        "ess_bulk_min": float(min(float(ess_bulk[k]) for k in reported)),
+    }
+    if divergences is not None:
+        out["divergences"] = int(np.sum(divergences))
+    return out
+
+
+def warn_if_poor(diagnostics, n_chains):
+    """A PosteriorWarning naming each diagnostic that fails its threshold."""
+    problems = []
+    if n_chains > 1 and not diagnostics["r_hat_max"] <= RHAT_MAX:
+        problems.append(f"R-hat {diagnostics['r_hat_max']:.3f} > {RHAT_MAX}")
+    ess_min = ESS_MIN_PER_CHAIN * n_chains
+    if not diagnostics["ess_bulk_min"] >= ess_min:
+        problems.append(f"bulk ESS {diagnostics['ess_bulk_min']:.0f} < {ess_min}")
+    if diagnostics.get("divergences", 0) > 0:
+        problems.append(f"{diagnostics['divergences']} divergent transitions")
+    if problems:
+        warnings.warn(
+            "The posterior draws may not represent the posterior: " + "; ".join(problems)
+            + ". Run longer chains (n_warmup, n_draws), or raise target_accept.",
+            PosteriorWarning, stacklevel=3,
+        )

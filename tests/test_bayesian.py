@@ -1,0 +1,160 @@
+"""BayesianPolarizationEstimator: the posterior against brute force, seeds, errors."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skpolar import BayesianPolarizationEstimator, make_polarized_speech
+
+pytest.importorskip("pyro")
+pytest.importorskip("arviz")
+
+from skpolar import posterior  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # arviz's notice
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_polarized_speech(400, rho=0.75, random_state=3)
+
+
+def _brute_force(est, X, y, n=61):
+    """Posterior mean and sd of rho on a dense (log a, log b) grid around the mode."""
+    Xv, side = est._validate_fit_input(X, y, reset=False)
+    rows, _, _ = est._fit_rows(Xv, side, None)
+    target = posterior.LogPosterior(est._problem(rows), est._params, False,
+                                    est.log_shape_prior, est.logit_pi_prior, 1.0)
+    mode = posterior.find_mode(target)
+    _, cov = posterior.laplace(target, mode)
+    sd = np.sqrt(np.diag(cov))
+    axes = [np.linspace(m - 7 * s, m + 7 * s, n) for m, s in zip(mode, sd, strict=True)]
+    A, B = np.meshgrid(*axes, indexing="ij")
+    points = np.column_stack([A.ravel(), B.ravel()])
+    with torch.no_grad():
+        logp = np.array([float(target(torch.as_tensor(p))) for p in points])
+    w = np.exp(logp - logp.max())
+    w /= w.sum()
+    rho = target.reported(points)["rho"]
+    mean = float(w @ rho)
+    return mean, float(np.sqrt(w @ (rho - mean) ** 2))
+
+
+def test_nuts_and_vi_agree_with_the_brute_force_posterior(tiny):
+    # pi fixed and the emission at its mode: a two-parameter posterior that a
+    # grid integrates exactly
+    X, y = tiny
+    settings = dict(grid_size=10, pi=0.5, posterior_emission="mode", random_state=0)
+    nuts = BayesianPolarizationEstimator(n_chains=2, n_warmup=150, n_draws=300,
+                                         **settings).fit(X, y)
+    mean, sd = _brute_force(nuts, X, y)
+    assert nuts.diagnostics_["r_hat"] < 1.05
+    mc_error = sd / np.sqrt(nuts.diagnostics_["ess_bulk"])
+    assert abs(nuts.rho_ - mean) < 4 * mc_error
+    assert nuts.rho_se_ == pytest.approx(sd, rel=0.2)
+    vi = BayesianPolarizationEstimator(inference="vi", vi_steps=300, **settings).fit(X, y)
+    assert abs(vi.rho_ - mean) < 0.25 * sd
+    assert vi.rho_se_ == pytest.approx(sd, rel=0.2)
+    assert vi.elbo_.shape == (300,) and np.all(np.isfinite(vi.elbo_))
+    lo, hi = vi.rho_ci_
+    assert lo < mean < hi
+
+
+def test_samples_the_emission_on_small_vocabularies(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=100,
+                                        random_state=0).fit(X, y)
+    # 3 prior parameters and 2 free log-odds per pole
+    assert est._posterior_draws.shape == (4 * 500, 3 + 2 * 2)
+    mode = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=100,
+                                         posterior_emission="mode", random_state=0).fit(X, y)
+    assert mode._posterior_draws.shape == (4 * 500, 3)
+    # the vocabularies' uncertainty widens the posterior of rho
+    assert est.rho_se_ > mode.rho_se_
+    assert set(est.posterior_samples_) == {"rho", "alpha", "beta", "pi"}
+    assert np.all(est.posterior_samples_["alpha"] >= est.posterior_samples_["beta"])
+
+
+def test_random_state_reproduces_and_leaves_global_rng_alone(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, n_chains=2, n_warmup=20, n_draws=20,
+                                        random_state=5)
+    torch.manual_seed(123)
+    before = torch.get_rng_state().clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", posterior.PosteriorWarning)
+        first = clone(est).fit(X, y).rho_samples_
+        second = clone(est).fit(X, y).rho_samples_
+    assert torch.equal(torch.get_rng_state(), before)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_poor_chains_warn(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, n_chains=2, n_warmup=5, n_draws=10,
+                                        random_state=0)
+    with pytest.warns(posterior.PosteriorWarning, match="bulk ESS"):
+        est.fit(X, y)
+    assert est.diagnostics_["ess_bulk_min"] < 200
+
+
+@pytest.mark.parametrize("prior", [(0.0, -1.0), (np.nan, 1.0), (1.0,), "wide"])
+def test_bad_priors_fail_before_any_work(tiny, prior):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(log_shape_prior=prior)
+    with pytest.raises(ValueError, match="log_shape_prior"):
+        est.fit(X, y)
+    assert not hasattr(est, "rho_")
+
+
+def test_sampling_needs_the_two_pole_emission(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(emission="loglinear", posterior_emission="sample")
+    with pytest.raises(ValueError, match="two_pole"):
+        est.fit(X, y)
+
+
+def test_a_failing_refit_keeps_the_fitted_posterior(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=50,
+                                        random_state=0).fit(X, y)
+    draws = est.rho_samples_.copy()
+    est.set_params(logit_pi_prior=(0.0, 0.0))
+    with pytest.raises(ValueError, match="logit_pi_prior"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.rho_samples_, draws)
+
+
+def test_posterior_predictive_and_arviz(tiny):
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=50,
+                                        random_state=0).fit(X, y)
+    X_rep, y_rep, u_rep = est.sample(300, random_state=1)
+    assert X_rep.shape == (300, 3) and set(y_rep) <= set(est.classes_)
+    np.testing.assert_array_equal(X_rep, est.sample(300, random_state=1)[0])
+    data = est.to_arviz()
+    assert data.posterior["rho"].shape == (1, 2000)
+    # the stance methods use the maximum-likelihood fit
+    assert est.transform(X[:4]).shape == (4, 1)
+    assert "interval" not in est.get_params()
+
+
+def test_missing_pyro_names_the_extra(tiny, monkeypatch):
+    X, y = tiny
+    monkeypatch.setitem(sys.modules, "pyro", None)
+    est = BayesianPolarizationEstimator()
+    with pytest.raises(ImportError, match=r"skpolar\[bayes\]"):
+        est.fit(X, y)
+
+
+def test_skpolar_does_not_import_pyro():
+    code = ("import skpolar, sys; skpolar.PolarizationEstimator; "
+            "skpolar.BayesianPolarizationEstimator; print('pyro' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
