@@ -9,12 +9,14 @@ probabilities sampled (``posterior_emission="sample"``) and, with
 ``--mode-too``, held at their maximum-likelihood value. It prints one row
 per method: estimate, 95% interval, posterior sd, R-hat, bulk and tail ESS,
 divergences, likelihood evaluations and wall time, with the commit; ``--out``
-appends the rows to a CSV.
+appends the rows to a CSV and ``--figure`` draws the posterior densities of
+rho overlaid, with the profile interval, to a PNG.
 
 Run from the project root::
 
     PYTHONPATH=. python benchmarks/bayes_seed.py
-    PYTHONPATH=. python benchmarks/bayes_seed.py --n 1000 --mode-too --out bayes.csv
+    PYTHONPATH=. python benchmarks/bayes_seed.py --mode-too --out bayes.csv \
+        --figure docs/_static/bayes_seed_posterior.png
 """
 
 import argparse
@@ -40,7 +42,7 @@ FIELDS = ("method", "N", "rho", "estimate", "low", "high", "sd", "r_hat", "ess_b
 
 def run(args):
     X, y = make_polarized_speech(args.n, rho=args.rho, random_state=args.seed)
-    rows = []
+    rows, samples = [], {}
     start = time.perf_counter()
     mle = PolarizationEstimator(grid_size=args.grid_size).fit(X, y)
     rows.append(dict(method="profile likelihood", estimate=mle.rho_, low=mle.rho_ci_[0],
@@ -62,8 +64,10 @@ def run(args):
                 if w.category.__name__ == "PosteriorWarning":
                     print("  warning:", w.message)
             d = est.diagnostics_
+            method = f"{inference.upper()} (emission {'sampled' if emission == 'sample' else 'at its mode'})"
+            samples[method] = est.rho_samples_
             rows.append(dict(
-                method=f"{inference.upper()} (emission {'sampled' if emission == 'sample' else 'at its mode'})",
+                method=method,
                 estimate=est.rho_, low=est.rho_ci_[0], high=est.rho_ci_[1], sd=est.rho_se_,
                 r_hat=d.get("r_hat"), ess_bulk=d.get("ess_bulk"), ess_tail=d.get("ess_tail"),
                 divergences=d.get("divergences"), evaluations=d["n_evaluations"],
@@ -72,7 +76,29 @@ def run(args):
     commit = code_version()
     for row in rows:
         row.update(N=args.n, rho=args.rho, commit=commit)
-    return rows
+    return rows, samples
+
+
+def figure(rows, samples, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for method, draws in samples.items():
+        ax.hist(draws, bins=60, density=True, histtype="step", linewidth=1.5, label=method)
+    profile = rows[0]
+    ax.axvspan(profile["low"], profile["high"], color="0.85", zorder=0,
+               label="profile likelihood 95% interval")
+    ax.axvline(profile["estimate"], color="0.4", linestyle=":", label="maximum likelihood")
+    ax.axvline(rows[0]["rho"], color="k", linewidth=1, label="true rho")
+    ax.set_xlabel("rho")
+    ax.set_ylabel("posterior density")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(f"N = {rows[0]['N']:,}, commit {rows[0]['commit']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def show(rows):
@@ -100,10 +126,13 @@ def main(argv=None):
     parser.add_argument("--vi-steps", type=int, default=1000)
     parser.add_argument("--mode-too", action="store_true")
     parser.add_argument("--out")
+    parser.add_argument("--figure")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # arviz's refactor notice
-    rows = run(args)
+    rows, samples = run(args)
     show(rows)
+    if args.figure:
+        figure(rows, samples, args.figure)
     if args.out:
         new = not os.path.exists(args.out)
         with open(args.out, "a", newline="") as handle:

@@ -103,12 +103,14 @@ class LogPosterior:
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, torch
     >>> from skpolar import PolarizationEstimator, make_polarized_speech
+    >>> from skpolar.likelihood import make_chunks
+    >>> from skpolar.objective import Problem
     >>> from skpolar.posterior import LogPosterior
     >>> X, y = make_polarized_speech(500, rho=0.8, random_state=0)
     >>> est = PolarizationEstimator(grid_size=20, interval=None).fit(X, y)
-    >>> problem = est._problem(est._rows_for(X, y))
+    >>> problem = Problem(make_chunks(X, y, None, 20), est._emission(), 3, 20, "exact")
     >>> target = LogPosterior(problem, est._params, sample_emission=False,
     ...                       log_shape_prior=(1.0, 2.0), logit_pi_prior=(0.0, 2.0),
     ...                       vocabulary_concentration=1.0)
