@@ -1,21 +1,25 @@
 """Posterior of rho on one corpus: profile likelihood, NUTS and VI side by side.
 
 The corpus is the seed task by default (``make_polarized_speech(10_000,
-rho=0.8)``: 3 terms, 15 words a speech) and ``grid_size=200``. The script
-fits ``PolarizationEstimator`` (maximum likelihood and its profile interval)
-and ``BayesianPolarizationEstimator`` with ``inference="nuts"`` (``--chains``
-x ``--draws`` after ``--warmup``) and ``inference="vi"``, both with the word
-probabilities sampled (``posterior_emission="sample"``) and, with
-``--mode-too``, held at their maximum-likelihood value. It prints one row
-per method: estimate, 95% interval, posterior sd, R-hat, bulk and tail ESS,
-divergences, likelihood evaluations and wall time, with the commit; ``--out``
-appends the rows to a CSV and ``--figure`` draws the posterior densities of
-rho overlaid, with the profile interval, to a PNG.
+rho=0.8)``: 3 terms, 15 words a speech) and ``grid_size=200``. ``--methods``
+picks among: ``profile`` and ``bootstrap`` (``PolarizationEstimator`` with
+that interval), ``nuts`` and ``vi`` (``BayesianPolarizationEstimator``,
+``--chains`` x ``--draws`` after ``--warmup``, word probabilities sampled),
+``nuts-mode`` and ``vi-mode`` (word probabilities held at their
+maximum-likelihood value) and ``amortized`` (``skpolar.amortized.StanceEncoder``
+trained on the profile fit, compared speech by speech with the exact grid
+posterior of the stances). It prints one row per method: estimate, 95%
+interval, posterior sd, R-hat, bulk and tail ESS, divergences, likelihood
+evaluations, wall time and, for the encoder, its agreement with the exact
+stances, with the commit; ``--out`` appends the rows to a CSV and
+``--figure`` draws the posterior densities of rho overlaid, with the profile
+interval, to a PNG.
 
 Run from the project root::
 
     PYTHONPATH=. python benchmarks/bayes_seed.py
-    PYTHONPATH=. python benchmarks/bayes_seed.py --mode-too --out bayes.csv \
+    PYTHONPATH=. python benchmarks/bayes_seed.py --out bayes.csv \
+        --methods profile bootstrap nuts vi nuts-mode vi-mode amortized \
         --figure docs/_static/bayes_seed_posterior.png
 """
 
@@ -30,49 +34,84 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _provenance import code_version  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from skpolar import (  # noqa: E402
     BayesianPolarizationEstimator,
     PolarizationEstimator,
     make_polarized_speech,
 )
+from skpolar.amortized import StanceEncoder  # noqa: E402
 
 FIELDS = ("method", "N", "rho", "estimate", "low", "high", "sd", "r_hat", "ess_bulk",
-          "ess_tail", "divergences", "evaluations", "seconds", "commit")
+          "ess_tail", "divergences", "evaluations", "seconds", "stance_corr", "stance_rmse",
+          "stance_sd_ratio", "commit")
+
+
+METHODS = ("profile", "bootstrap", "nuts", "vi", "nuts-mode", "vi-mode", "amortized")
+LABELS = {
+    "profile": "profile likelihood",
+    "bootstrap": "bootstrap (200 refits)",
+    "nuts": "NUTS (emission sampled)",
+    "vi": "VI (emission sampled)",
+    "nuts-mode": "NUTS (emission at its mode)",
+    "vi-mode": "VI (emission at its mode)",
+    "amortized": "amortized VI, stances",
+}
+
+
+def _timed(fit):
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fit()
+    for w in caught:
+        if w.category.__name__ == "PosteriorWarning":
+            print("  warning:", w.message)
+    return out, time.perf_counter() - start
 
 
 def run(args):
     X, y = make_polarized_speech(args.n, rho=args.rho, random_state=args.seed)
     rows, samples = [], {}
-    start = time.perf_counter()
-    mle = PolarizationEstimator(grid_size=args.grid_size).fit(X, y)
-    rows.append(dict(method="profile likelihood", estimate=mle.rho_, low=mle.rho_ci_[0],
-                     high=mle.rho_ci_[1], seconds=time.perf_counter() - start))
-    emissions = ("sample", "mode") if args.mode_too else ("sample",)
-    for emission in emissions:
-        for inference in ("nuts", "vi"):
-            est = BayesianPolarizationEstimator(
-                grid_size=args.grid_size, inference=inference, posterior_emission=emission,
-                n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
-                vi_steps=args.vi_steps, random_state=args.seed,
-            )
-            start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                est.fit(X, y)
-            seconds = time.perf_counter() - start
-            for w in caught:
-                if w.category.__name__ == "PosteriorWarning":
-                    print("  warning:", w.message)
+    mle = None
+    for method in args.methods:
+        row = dict(method=LABELS[method])
+        if method in ("profile", "bootstrap"):
+            est, row["seconds"] = _timed(lambda m=method: PolarizationEstimator(
+                grid_size=args.grid_size, interval=m, random_state=args.seed).fit(X, y))
+            mle = est if method == "profile" else mle
+            row.update(estimate=est.rho_, low=est.rho_ci_[0], high=est.rho_ci_[1])
+            if method == "bootstrap":
+                samples[row["method"]] = est.rho_bootstrap_
+        elif method == "amortized":
+            # the encoder scores stances, not rho: its row compares it with the
+            # exact grid posterior of every speech
+            if mle is None:
+                mle = PolarizationEstimator(grid_size=args.grid_size).fit(X, y)
+            enc, row["seconds"] = _timed(
+                lambda: StanceEncoder(mle, random_state=args.seed).fit(X, y))
+            exact, exact_sd = mle.stance(X, y, return_std=True)
+            mean, sd = enc.stance(X, y, return_std=True)
+            row.update(stance_corr=float(np.corrcoef(mean, exact)[0, 1]),
+                       stance_rmse=float(np.sqrt(np.mean((mean - exact) ** 2))),
+                       stance_sd_ratio=float(np.median(sd / exact_sd)))
+        else:
+            inference, _, mode = method.partition("-")
+            est, row["seconds"] = _timed(lambda i=inference, e=mode or "sample": (
+                BayesianPolarizationEstimator(
+                    grid_size=args.grid_size, inference=i, posterior_emission=e,
+                    n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
+                    vi_steps=args.vi_steps, random_state=args.seed,
+                ).fit(X, y)))
             d = est.diagnostics_
-            method = f"{inference.upper()} (emission {'sampled' if emission == 'sample' else 'at its mode'})"
-            samples[method] = est.rho_samples_
-            rows.append(dict(
-                method=method,
+            samples[row["method"]] = est.rho_samples_
+            row.update(
                 estimate=est.rho_, low=est.rho_ci_[0], high=est.rho_ci_[1], sd=est.rho_se_,
                 r_hat=d.get("r_hat"), ess_bulk=d.get("ess_bulk"), ess_tail=d.get("ess_tail"),
                 divergences=d.get("divergences"), evaluations=d["n_evaluations"],
-                seconds=seconds,
-            ))
+            )
+        rows.append(row)
     commit = code_version()
     for row in rows:
         row.update(N=args.n, rho=args.rho, commit=commit)
@@ -88,11 +127,11 @@ def figure(rows, samples, path):
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for method, draws in samples.items():
         ax.hist(draws, bins=60, density=True, histtype="step", linewidth=1.5, label=method)
-    profile = rows[0]
+    profile = next(row for row in rows if row["method"] == LABELS["profile"])
     ax.axvspan(profile["low"], profile["high"], color="0.85", zorder=0,
                label="profile likelihood 95% interval")
     ax.axvline(profile["estimate"], color="0.4", linestyle=":", label="maximum likelihood")
-    ax.axvline(rows[0]["rho"], color="k", linewidth=1, label="true rho")
+    ax.axvline(profile["rho"], color="k", linewidth=1, label="true rho")
     ax.set_xlabel("rho")
     ax.set_ylabel("posterior density")
     ax.legend(fontsize=7, frameon=False)
@@ -124,7 +163,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--vi-steps", type=int, default=1000)
-    parser.add_argument("--mode-too", action="store_true")
+    parser.add_argument("--methods", nargs="+", choices=METHODS,
+                        default=["profile", "bootstrap", "nuts", "vi", "amortized"])
     parser.add_argument("--out")
     parser.add_argument("--figure")
     args = parser.parse_args(argv)

@@ -87,7 +87,8 @@ init, n_jobs, device, verbose
     rho_ : float
         Posterior mean of ``rho``.
     rho_ci_ : ndarray of shape (2,)
-        Equal-tailed 95% credible interval.
+        95% highest-posterior-density interval; it starts at 0.5 when the
+        posterior is densest there (:func:`skpolar.posterior.hpd_interval`).
     rho_se_ : float
         Posterior standard deviation.
     rho_samples_ : ndarray of shape (n_chains * n_draws,)
@@ -257,11 +258,10 @@ init, n_jobs, device, verbose
         diagnostics.update(n_evaluations=target.n_evaluations,
                            seconds=time.perf_counter() - started)
         rho = reported["rho"].ravel()
-        tail = 100 * (1 - _CI_LEVEL) / 2
         state.update(
             rho_mle_=state["rho_"], rho_mle_ci_=state["rho_ci_"],
             rho_=float(rho.mean()), rho_se_=float(rho.std(ddof=1)),
-            rho_ci_=np.percentile(rho, [tail, 100 - tail]),
+            rho_ci_=posterior.hpd_interval(rho, _CI_LEVEL),
             rho_samples_=rho, posterior_samples_=reported, diagnostics_=diagnostics,
             _posterior_draws=draws.reshape(-1, target.dim), _posterior_index=target.index,
             _posterior_base=target.full, _posterior_layout=target.shapes,

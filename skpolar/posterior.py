@@ -371,6 +371,35 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
     return draws, elbo, guide_loc, guide_cov
 
 
+def hpd_interval(draws, level=0.95, support_low=0.5):
+    """Narrowest interval holding ``level`` of the draws, reaching ``support_low`` if densest there.
+
+    ``rho`` cannot fall below 0.5, and near 0.5 its posterior is densest at
+    that edge, where an equal-tailed interval would always leave out a
+    sliver above 0.5 (and with it a true rho of 0.5). The highest-density
+    interval of a density that falls from the edge starts at the edge; with
+    draws that shows as the narrowest interval starting at the smallest
+    draw, which is then extended down to ``support_low``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.posterior import hpd_interval
+    >>> rng = np.random.default_rng(0)
+    >>> float(hpd_interval(0.5 + np.abs(rng.normal(0, 0.05, 4000)))[0])
+    0.5
+    >>> low, high = hpd_interval(rng.normal(0.8, 0.01, 4000))
+    >>> bool(0.77 < low < 0.785 and 0.815 < high < 0.83)
+    True
+    """
+    x = np.sort(np.asarray(draws, dtype=float).ravel())
+    k = max(1, int(np.ceil(level * len(x))))
+    widths = x[k - 1:] - x[:len(x) - k + 1]
+    i = int(np.argmin(widths))
+    low = support_low if i == 0 else x[i]
+    return np.array([low, x[i + k - 1]])
+
+
 def diagnose(reported, divergences=None):
     """R-hat, bulk and tail ESS of ``rho`` (arviz), and the divergences.
 

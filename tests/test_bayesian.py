@@ -158,3 +158,15 @@ def test_skpolar_does_not_import_pyro():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_hpd_interval_reaches_the_edge_only_where_the_posterior_is_densest():
+    rng = np.random.default_rng(1)
+    edge = posterior.hpd_interval(0.5 + rng.exponential(0.02, 5000))
+    assert edge[0] == 0.5 and 0.55 < edge[1] < 0.58
+    inside = posterior.hpd_interval(rng.normal(0.7, 0.02, 5000))
+    np.testing.assert_allclose(inside, [0.7 - 1.96 * 0.02, 0.7 + 1.96 * 0.02], atol=0.004)
+    skewed = posterior.hpd_interval(0.6 + rng.gamma(2.0, 0.01, 5000))
+    # narrower than the equal-tailed interval of a skewed posterior
+    equal = np.percentile(0.6 + rng.gamma(2.0, 0.01, 5000), [2.5, 97.5])
+    assert np.ptp(skewed) < np.ptp(equal)
