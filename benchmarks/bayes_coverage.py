@@ -103,9 +103,10 @@ def main(argv=None):
         summary(args.out)
         return
     commit = code_version()
-    for n in args.n:
-        for rho in args.rho:
-            for seed in range(args.first_seed, args.first_seed + args.replicates):
+    # replicates outermost: a run stopped early still has every cell
+    for seed in range(args.first_seed, args.first_seed + args.replicates):
+        for n in args.n:
+            for rho in args.rho:
                 row = replicate(args, n, rho, seed, commit)
                 print(", ".join(f"{k}={row[k]}" for k in FIELDS), flush=True)
                 new = not os.path.exists(args.out)
