@@ -263,9 +263,7 @@ init, n_jobs, device, verbose
             rho_=float(rho.mean()), rho_se_=float(rho.std(ddof=1)),
             rho_ci_=posterior.hpd_interval(rho, _CI_LEVEL),
             rho_samples_=rho, posterior_samples_=reported, diagnostics_=diagnostics,
-            _posterior_draws=draws.reshape(-1, target.dim), _posterior_index=target.index,
-            _posterior_base=target.full, _posterior_layout=target.shapes,
-            _posterior_bounds=(target.low, target.high),
+            _posterior_draws=draws.reshape(-1, target.dim), _posterior_layout=target.layout,
         )
         return state
 
@@ -304,13 +302,7 @@ init, n_jobs, device, verbose
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
         rng = _numpy_rng(random_state)
         draw = self._posterior_draws[rng.integers(len(self._posterior_draws))]
-        full = self._posterior_base.copy()
-        full[self._posterior_index] = np.clip(draw, *self._posterior_bounds)
-        params, start = {}, 0
-        for name, shape in self._posterior_layout:
-            size = int(np.prod(shape))
-            params[name] = full[start:start + size].reshape(shape)
-            start += size
+        params = self._posterior_layout.params(draw)
         a, b = np.exp(params["log_a"]), np.exp(params["log_b"])
         pi = 1.0 / (1.0 + np.exp(-params["logit_pi"])) if "logit_pi" in params else self.pi_
         return sample_model(self._config["emission"], params, float(a), float(b), float(pi),

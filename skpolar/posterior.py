@@ -30,6 +30,7 @@ edge and only the prior decides; a posterior that reaches the edge is
 flagged by :func:`diagnose`.
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -42,8 +43,6 @@ from .utils import torch_threads
 INSTALL_HINT = "pip install 'skpolar[bayes]'"
 # Parameters up to which NUTS adapts a dense mass matrix (its cost is cubic).
 _FULL_MASS_MAX = 200
-# Where the sampled word log-odds start, at least, against the reference word.
-_START_LOG_ODDS_MIN = -20.0
 # Diagnostics below these thresholds earn a PosteriorWarning.
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
@@ -81,8 +80,74 @@ class _NegLogLik(torch.autograd.Function):
         return grad_output * grad, None
 
 
+@dataclasses.dataclass
+class Layout:
+    """Where the sampled vector sits in the objective's full parameter vector (picklable).
+
+    The first ``len(prior_index)`` sampled entries are the prior's
+    parameters (``log a``, ``log b``, ``logit pi``), copied into
+    ``prior_index``; the rest, with ``eta`` set, are each pole's word
+    coordinates ``z``: a pole's reference word has weight 1 and word ``v``
+    weight ``|z_v|``, so its probability is ``|z_v| / (1 + sum_w |z_w|)``.
+    """
+
+    base: np.ndarray
+    shapes: list
+    prior_index: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    eta: tuple = None  # (offset, (n_poles, n_words), reference word of each pole)
+
+    @property
+    def dim(self):
+        n = len(self.prior_index)
+        if self.eta is not None:
+            n_poles, n_words = self.eta[1]
+            n += n_poles * (n_words - 1)
+        return n
+
+    def _free_words(self):
+        offset, (n_poles, n_words), ref = self.eta
+        mask = np.ones((n_poles, n_words), dtype=bool)
+        mask[np.arange(n_poles), ref] = False
+        return mask
+
+    def full(self, theta):
+        """The full parameter vector at sampled ``theta``; prior entries clipped to the box."""
+        theta = np.asarray(theta, dtype=float)
+        out = self.base.copy()
+        k = len(self.prior_index)
+        out[self.prior_index] = np.clip(theta[:k], self.low, self.high)
+        if self.eta is not None:
+            offset, shape, _ = self.eta
+            eta = np.zeros(shape)
+            with np.errstate(divide="ignore"):
+                eta[self._free_words()] = np.log(np.abs(theta[k:]))
+            out[offset:offset + eta.size] = eta.ravel()
+        return out
+
+    def start(self, full):
+        """The sampled vector of a full parameter vector (its probabilities as weights)."""
+        theta = [full[self.prior_index]]
+        if self.eta is not None:
+            offset, shape, ref = self.eta
+            eta = full[offset:offset + int(np.prod(shape))].reshape(shape)
+            weights = np.exp(eta - eta[np.arange(shape[0]), ref][:, None])
+            theta.append(weights[self._free_words()])
+        return np.concatenate(theta)
+
+    def params(self, theta):
+        """The objective's parameter dict at sampled ``theta`` (numpy)."""
+        full, out, start = self.full(theta), {}, 0
+        for name, shape in self.shapes:
+            size = int(np.prod(shape))
+            out[name] = full[start:start + size].reshape(shape)
+            start += size
+        return out
+
+
 class LogPosterior:
-    """Log posterior density of the free global parameters, up to a constant.
+    """Log posterior density of the sampled global parameters, up to a constant.
 
     Parameters
     ----------
@@ -92,14 +157,27 @@ class LogPosterior:
         The maximum-likelihood parameters; entries that are not sampled stay
         at these values.
     sample_emission : bool
-        Sample the two-pole word log-odds too (otherwise they stay at the
-        mode: an empirical-Bayes plug-in).
+        Sample the two-pole word probabilities too (otherwise they stay at
+        the mode: an empirical-Bayes plug-in).
     log_shape_prior, logit_pi_prior : (float, float)
         Mean and standard deviation of the Gaussian priors on ``log a``,
         ``log b`` and on ``logit pi``.
     vocabulary_concentration : float
         Concentration of the symmetric Dirichlet prior on each pole's word
         probabilities (1 is uniform on the simplex).
+
+    Notes
+    -----
+    A pole's word probabilities are sampled as weights against its most
+    probable word, ``theta_v = |z_v| / (1 + sum_w |z_w|)``, not as log-odds.
+    A word a pole never says has probability zero at the maximum of the
+    likelihood, on the boundary of the simplex: in log-odds its posterior
+    is a long exponential tail ending at a cliff, which NUTS crosses with
+    long trajectories and divergences; in ``z`` it is a peak at zero that
+    falls off on both sides. (``z`` and ``-z`` are the same probabilities:
+    the posterior is symmetric in each ``z_v``, and no reported quantity
+    sees the sign.) The Dirichlet density carries the map's Jacobian,
+    ``theta_ref ** n_words``.
 
     Examples
     --------
@@ -111,11 +189,11 @@ class LogPosterior:
     >>> X, y = make_polarized_speech(500, rho=0.8, random_state=0)
     >>> est = PolarizationEstimator(grid_size=20, interval=None).fit(X, y)
     >>> problem = Problem(make_chunks(X, y, None, 20), est._emission(), 3, 20, "exact")
-    >>> target = LogPosterior(problem, est._params, sample_emission=False,
+    >>> target = LogPosterior(problem, est._params, sample_emission=True,
     ...                       log_shape_prior=(1.0, 2.0), logit_pi_prior=(0.0, 2.0),
     ...                       vocabulary_concentration=1.0)
-    >>> target.names
-    ['log_a', 'log_b', 'logit_pi']
+    >>> target.dim  # log a, log b, logit pi and two weights per pole
+    7
     >>> bool(np.isfinite(float(target(torch.as_tensor(target.start)))))
     True
     """
@@ -123,92 +201,76 @@ class LogPosterior:
     def __init__(self, problem, mode, sample_emission, log_shape_prior, logit_pi_prior,
                  vocabulary_concentration):
         self.problem = problem
-        self.shapes = problem.layout(mode)
-        self.full = problem.pack(mode)
-        names, index, loc, scale, low, high = [], [], [], [], [], []
-        self.n_gaussian, self.eta, self.concentration = 0, None, vocabulary_concentration
+        shapes = problem.layout(mode)
+        base = problem.pack(mode)
+        index, loc, scale, low, high, eta = [], [], [], [], [], None
         offset = 0
-        for name, shape in self.shapes:
+        for name, shape in shapes:
             size = int(np.prod(shape))
             if name in ("log_a", "log_b", "logit_pi"):
                 prior = log_shape_prior if name != "logit_pi" else logit_pi_prior
                 bounds = LOG_SHAPE_BOUNDS if name != "logit_pi" else LOGIT_PI_BOUNDS
-                names.append(name)
                 index.append(offset)
                 loc.append(prior[0])
                 scale.append(prior[1])
-                self.n_gaussian += 1
                 low.append(bounds[0])
                 high.append(bounds[1])
             elif sample_emission and name == "eta":
-                # the last word of each pole is the reference: softmax does not
-                # see a shift of a pole's logits, so sampling it would leave a
-                # direction only the prior pins
-                n_poles, n_words = shape
-                eta = self.full[offset:offset + size].reshape(shape)
-                # a word a pole never says has an infinite log-odds at the
-                # maximum of the likelihood; start where the prior holds it
-                floor = eta[:, -1:] + _START_LOG_ODDS_MIN
-                self.full[offset:offset + size] = np.maximum(eta, floor).ravel()
-                self.eta = (offset, shape)
-                for k in range(n_poles):
-                    for v in range(n_words - 1):
-                        names.append(f"eta[{k},{v}]")
-                        index.append(offset + k * n_words + v)
-                        low.append(-np.inf)
-                        high.append(np.inf)
+                # each pole's most probable word is its reference, never near zero
+                ref = np.argmax(base[offset:offset + size].reshape(shape), axis=1)
+                eta = (offset, tuple(shape), ref)
             offset += size
-        self.names = names
-        self.index = np.asarray(index, dtype=np.int64)
+        self.layout = Layout(base, shapes, np.asarray(index, dtype=np.int64),
+                             np.asarray(low, dtype=float), np.asarray(high, dtype=float), eta)
         self.loc = np.asarray(loc, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
-        self.low = np.asarray(low, dtype=float)
-        self.high = np.asarray(high, dtype=float)
-        self.start = self.full[self.index].copy()
+        self.concentration = float(vocabulary_concentration)
+        self.start = self.layout.start(base)
         self.n_evaluations = 0
 
     @property
     def dim(self):
-        return len(self.index)
-
-    def full_vector(self, theta):
-        """The objective's full parameter vector at free parameters ``theta``."""
-        full = self.full.copy()
-        full[self.index] = np.clip(theta, self.low, self.high)
-        return full
+        return self.layout.dim
 
     def neg_loglik_and_grad(self, theta):
         """``-log p(X, y | theta)`` (penalty of the emission included) and its gradient."""
         theta = np.asarray(theta, dtype=float)
+        layout = self.layout
         self.n_evaluations += 1
         n = self.problem.n_total
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            value, grad = self.problem.value_and_grad(self.full_vector(theta), self.shapes)
-        grad = n * grad[self.index]
+            value, full_grad = self.problem.value_and_grad(layout.full(theta), layout.shapes)
+        k = len(layout.prior_index)
+        grad = np.empty(len(theta))
+        grad[:k] = n * full_grad[layout.prior_index]
         # outside the box the likelihood is held at its edge value
-        grad[(theta < self.low) | (theta > self.high)] = 0.0
+        grad[:k][(theta[:k] < layout.low) | (theta[:k] > layout.high)] = 0.0
+        if layout.eta is not None:
+            offset, shape, _ = layout.eta
+            d_eta = full_grad[offset:offset + int(np.prod(shape))].reshape(shape)
+            z = theta[k:]
+            # eta = log|z|: d/dz = d/d eta / z, and d/d eta is proportional to
+            # the word's probability, so the ratio stays finite at z -> 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad[k:] = np.where(z != 0, n * d_eta[layout._free_words()] / z, 0.0)
         return n * value, grad
 
     def log_prior(self, theta):
-        """Gaussian on the prior's parameters, Dirichlet on each pole's word probabilities.
-
-        The Dirichlet density is taken in the sampled coordinates (log-odds
-        against the reference word), whose Jacobian turns it into
-        ``concentration * sum_v log theta_v``: a word's log-odds then has an
-        exponential tail towards minus infinity, where a pole never says it.
-        """
-        k = self.n_gaussian
+        """Gaussian on the prior's parameters, Dirichlet on each pole's word probabilities."""
+        k = len(self.layout.prior_index)
         loc = torch.as_tensor(self.loc, dtype=theta.dtype)
         scale = torch.as_tensor(self.scale, dtype=theta.dtype)
         out = torch.distributions.Normal(loc, scale).log_prob(theta[..., :k]).sum(-1)
-        if self.eta is not None:
-            offset, (n_poles, n_words) = self.eta
-            ref = torch.as_tensor(self.full[offset + n_words - 1:offset + n_poles * n_words:n_words],
-                                  dtype=theta.dtype)
-            free = theta[..., k:].reshape(theta.shape[:-1] + (n_poles, n_words - 1))
-            logits = torch.cat([free, ref.expand(free.shape[:-1])[..., None]], dim=-1)
-            out = out + self.concentration * torch.log_softmax(logits, dim=-1).sum((-2, -1))
+        if self.layout.eta is not None:
+            _, (n_poles, n_words), _ = self.layout.eta
+            weights = theta[..., k:].abs().reshape(theta.shape[:-1] + (n_poles, n_words - 1))
+            log_ref = -torch.log1p(weights.sum(-1))
+            out = out + (n_words * log_ref).sum(-1)
+            if self.concentration != 1.0:
+                log_theta = torch.log(weights) + log_ref[..., None]
+                out = out + (self.concentration - 1.0) * (log_theta.sum((-2, -1))
+                                                         + log_ref.sum(-1))
         return out
 
     def __call__(self, theta):
@@ -248,23 +310,21 @@ class LogPosterior:
         return 0.5 * (H + H.T)
 
     def reported(self, draws):
-        """Draws of the free vector -> dict of reported quantities, ``a >= b`` orientation.
+        """Draws of the sampled vector -> dict of reported quantities, ``a >= b`` orientation.
 
         ``draws`` has shape (..., dim); every returned array has shape (...).
         """
         draws = np.asarray(draws, dtype=float)
         flat = draws.reshape(-1, self.dim)
-        full = np.repeat(self.full[None, :], len(flat), axis=0)
-        full[:, self.index] = flat
-        names = [name for name, _ in self.shapes]
-        offsets = np.cumsum([0] + [int(np.prod(s)) for _, s in self.shapes])
-        where = dict(zip(names, offsets[:-1]))
-        log_a, log_b = full[:, where["log_a"]], full[:, where["log_b"]]
-        if "logit_pi" in where:
-            pi = 1.0 / (1.0 + np.exp(-full[:, where["logit_pi"]]))
+        names = [name for name, _ in self.layout.shapes if name in ("log_a", "log_b", "logit_pi")]
+        columns = dict(zip(names, np.clip(flat[:, :len(names)], self.layout.low,
+                                          self.layout.high).T))
+        log_a, log_b = columns["log_a"], columns["log_b"]
+        if "logit_pi" in columns:
+            pi = 1.0 / (1.0 + np.exp(-columns["logit_pi"]))
         else:
             pi = np.full(len(flat), float(self.problem.pi))
-        swap = (log_a < log_b) & (("logit_pi" in where) | (pi == 0.5))
+        swap = (log_a < log_b) & (("logit_pi" in columns) | (pi == 0.5))
         a, b = np.exp(np.where(swap, log_b, log_a)), np.exp(np.where(swap, log_a, log_b))
         pi = np.where(swap, 1.0 - pi, pi)
         out = {"rho": np.maximum(a, b) / (a + b), "alpha": a, "beta": b, "pi": pi}
@@ -272,14 +332,37 @@ class LogPosterior:
         return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10):
+def _nuts_kernel(inverse_mass, **options):
+    """Pyro's NUTS, its mass matrix started at ``inverse_mass`` instead of the identity."""
+    from pyro.infer.mcmc import NUTS
+
+    class _NUTS(NUTS):
+        def _initialize_adapter(self):
+            super()._initialize_adapter()
+            if inverse_mass is not None:
+                value = torch.as_tensor(inverse_mass, dtype=torch.float64)
+                if not self._adapter.dense_mass:
+                    value = torch.diagonal(value).clone()
+                self.mass_matrix_adapter.inverse_mass_matrix = {("theta",): value}
+                # the first step size was found for the identity
+                if self._adapter.adapt_step_size:
+                    self._adapter.reset_step_size_adaptation(self._initial_params)
+
+    return _NUTS(**options)
+
+
+def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
+             inverse_mass=None):
     """NUTS chains, one after another, each from its start and with its own seed.
+
+    ``inverse_mass`` (for example the Laplace covariance) starts the mass
+    matrix that warm-up adapts; the identity by default.
 
     Returns ``(draws, divergences)``: draws of shape (chains, n_draws, dim)
     and the number of divergent transitions per chain after warm-up.
     """
     require_bayes()
-    from pyro.infer.mcmc import MCMC, NUTS
+    from pyro.infer.mcmc import MCMC
 
     draws, divergences = [], []
     for start, seed in zip(starts, seeds, strict=True):
@@ -287,8 +370,9 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
         # state is untouched and the chain depends on its seed alone
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            kernel = NUTS(
-                potential_fn=target.potential, full_mass=target.dim <= _FULL_MASS_MAX,
+            kernel = _nuts_kernel(
+                inverse_mass, potential_fn=target.potential,
+                full_mass=target.dim <= _FULL_MASS_MAX,
                 target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
             )
             mcmc = MCMC(
