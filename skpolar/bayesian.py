@@ -99,8 +99,9 @@ init, n_jobs, device, verbose
     diagnostics_ : dict
         NUTS: ``r_hat``, ``ess_bulk``, ``ess_tail`` of ``rho``, the worst
         ``r_hat_max`` and ``ess_bulk_min`` over the reported quantities,
-        ``divergences``; both: ``n_evaluations`` of the likelihood and
-        ``seconds``.
+        ``divergences``; both: ``outside_box`` (the share of draws with
+        ``a``, ``b`` or ``pi`` beyond the range where the likelihood is
+        evaluated), ``n_evaluations`` of the likelihood and ``seconds``.
     elbo_ : ndarray of shape (vi_steps,)
         ELBO at every SVI step (``inference="vi"`` only).
     rho_mle_, rho_mle_ci_ : float, ndarray
@@ -245,7 +246,6 @@ init, n_jobs, device, verbose
             )
             reported = target.reported(draws)
             diagnostics = posterior.diagnose(reported, divergences)
-            posterior.warn_if_poor(diagnostics, self.n_chains)
         else:
             draws, elbo, _, _ = posterior.run_vi(
                 target, loc, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
@@ -255,8 +255,10 @@ init, n_jobs, device, verbose
             reported = target.reported(draws)
             diagnostics = {}
             state["elbo_"] = elbo
-        diagnostics.update(n_evaluations=target.n_evaluations,
+        diagnostics.update(outside_box=target.outside_box(draws),
+                           n_evaluations=target.n_evaluations,
                            seconds=time.perf_counter() - started)
+        posterior.warn_if_poor(diagnostics, self.n_chains if self.inference == "nuts" else 1)
         rho = reported["rho"].ravel()
         state.update(
             rho_mle_=state["rho_"], rho_mle_ci_=state["rho_ci_"],

@@ -4,8 +4,9 @@ The target is the model's own marginal likelihood, with every stance
 integrated out on the estimator's grid exactly as in the maximum-likelihood
 fit, times a prior on the global parameters: ``log a`` and ``log b``
 (Gaussian), ``logit pi`` (Gaussian) and, when they are sampled too, the
-two-pole emission's word log-odds against the last word of each pole
-(a symmetric Dirichlet on each pole's word probabilities). The likelihood and its gradient come from
+two-pole emission's word probabilities (a symmetric Dirichlet on each
+pole; see :class:`LogPosterior` for their coordinates). The likelihood and
+its gradient come from
 :meth:`skpolar.objective.Problem.value_and_grad` (Fisher's identity, one
 E-step per evaluation), wrapped as one torch operation, so pyro's samplers
 see an ordinary differentiable log density of a few (or a few hundred)
@@ -26,8 +27,8 @@ and the diagnostics are computed on those reported quantities.
 Outside the box the maximum-likelihood fit keeps ``log a``, ``log b`` and
 ``logit pi`` in (:data:`skpolar.objective.LOG_SHAPE_BOUNDS`), where the
 quadrature is accurate, the likelihood is held at its value on the box's
-edge and only the prior decides; a posterior that reaches the edge is
-flagged by :func:`diagnose`.
+edge and only the prior decides; the share of draws out there is
+reported (``outside_box``) and warned about by :func:`warn_if_poor`.
 """
 
 import dataclasses
@@ -46,6 +47,7 @@ _FULL_MASS_MAX = 200
 # Diagnostics below these thresholds earn a PosteriorWarning.
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
+OUTSIDE_BOX_MAX = 0.01
 
 
 class PosteriorWarning(UserWarning):
@@ -309,6 +311,12 @@ class LogPosterior:
             H[:, j] = (grad(up) - grad(down)) / (2 * h)
         return 0.5 * (H + H.T)
 
+    def outside_box(self, draws):
+        """Share of ``draws`` whose ``log a``, ``log b`` or ``logit pi`` is outside the box."""
+        prior = np.asarray(draws, dtype=float).reshape(-1, self.dim)[:, :len(self.layout.low)]
+        return float(np.mean(np.any((prior < self.layout.low) | (prior > self.layout.high),
+                                    axis=1)))
+
     def reported(self, draws):
         """Draws of the sampled vector -> dict of reported quantities, ``a >= b`` orientation.
 
@@ -511,15 +519,33 @@ def diagnose(reported, divergences=None):
 
 
 def warn_if_poor(diagnostics, n_chains):
-    """A PosteriorWarning naming each diagnostic that fails its threshold."""
+    """A PosteriorWarning naming each diagnostic that fails its threshold.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skpolar.posterior import PosteriorWarning, warn_if_poor
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_poor({"r_hat_max": 1.2, "ess_bulk_min": 900.0, "divergences": 0}, 4)
+    >>> "R-hat 1.200" in str(caught[0].message)
+    True
+    """
     problems = []
-    if n_chains > 1 and not diagnostics["r_hat_max"] <= RHAT_MAX:
+    # VI's draws are independent: only the box applies to them
+    if n_chains > 1 and "r_hat_max" in diagnostics and not diagnostics["r_hat_max"] <= RHAT_MAX:
         problems.append(f"R-hat {diagnostics['r_hat_max']:.3f} > {RHAT_MAX}")
     ess_min = ESS_MIN_PER_CHAIN * n_chains
-    if not diagnostics["ess_bulk_min"] >= ess_min:
+    if "ess_bulk_min" in diagnostics and not diagnostics["ess_bulk_min"] >= ess_min:
         problems.append(f"bulk ESS {diagnostics['ess_bulk_min']:.0f} < {ess_min}")
     if diagnostics.get("divergences", 0) > 0:
         problems.append(f"{diagnostics['divergences']} divergent transitions")
+    if diagnostics.get("outside_box", 0) > OUTSIDE_BOX_MAX:
+        problems.append(
+            f"{100 * diagnostics['outside_box']:.1f}% of the draws have a or b outside "
+            f"[{np.exp(LOG_SHAPE_BOUNDS[0]):g}, {np.exp(LOG_SHAPE_BOUNDS[1]):g}] or logit pi "
+            f"outside {LOGIT_PI_BOUNDS}, where only the prior acts"
+        )
     if problems:
         warnings.warn(
             "The posterior draws may not represent the posterior: " + "; ".join(problems)

@@ -170,3 +170,13 @@ def test_hpd_interval_reaches_the_edge_only_where_the_posterior_is_densest():
     # narrower than the equal-tailed interval of a skewed posterior
     equal = np.percentile(0.6 + rng.gamma(2.0, 0.01, 5000), [2.5, 97.5])
     assert np.ptp(skewed) < np.ptp(equal)
+
+
+def test_draws_beyond_the_likelihood_box_warn(tiny):
+    # a prior far outside the shapes the quadrature is accurate for
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=100,
+                                        log_shape_prior=(12.0, 0.1), random_state=0)
+    with pytest.warns(posterior.PosteriorWarning, match="outside"):
+        est.fit(X, y)
+    assert est.diagnostics_["outside_box"] > 0.5

@@ -26,3 +26,17 @@ def test_sklearn_compatible(estimator, check):
 
 def test_param_validation():
     check_param_validation("PolarizationEstimator", PolarizationEstimator())
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # arviz's refactor notice
+@pytest.mark.filterwarnings("ignore::skpolar.posterior.PosteriorWarning")
+def test_bayesian_estimator_is_sklearn_compatible():
+    # a few VI steps per fit: the checks test the API, not the posterior
+    pytest.importorskip("pyro")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from skpolar import BayesianPolarizationEstimator
+
+    check_estimator(BayesianPolarizationEstimator(grid_size=5, inference="vi", vi_steps=5,
+                                                  n_chains=1, n_draws=20, random_state=0))
+    check_param_validation("BayesianPolarizationEstimator", BayesianPolarizationEstimator())
