@@ -43,7 +43,7 @@ class BayesianPolarizationEstimator(PolarizationEstimator):
     ----------
     emission, grid_size, quadrature, pi, solver, learning_rate, batch_size, \
 max_iter, tol, n_iter_no_change, l2_penalty, vocabulary_prior, dispersion, \
-init, n_jobs, device, verbose
+init, device, verbose
         As in :class:`PolarizationEstimator` (they set the model and its
         maximum-likelihood fit).
     inference : {"nuts", "vi"}, default="nuts"
@@ -66,6 +66,9 @@ init, n_jobs, device, verbose
     n_draws : int, default=500
         Draws kept per chain (NUTS), or drawn from the fitted guide (VI,
         times ``n_chains``).
+    n_jobs : int or None, default=None
+        NUTS chains run at a time (joblib's meaning: None is one, -1 all
+        cores); the draws do not depend on it.
     target_accept : float in (0, 1), default=0.8
         NUTS's target acceptance rate; raise it when there are divergences.
     vi_steps : int, default=1000
@@ -242,7 +245,7 @@ init, n_jobs, device, verbose
             starts = rng.multivariate_normal(loc, cov, size=self.n_chains, method="eigh")
             draws, divergences = posterior.run_nuts(
                 target, starts, seeds, self.n_warmup, self.n_draws,
-                target_accept=self.target_accept,
+                target_accept=self.target_accept, n_jobs=self.n_jobs,
             )
             reported = target.reported(draws)
             diagnostics = posterior.diagnose(reported, divergences)

@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 import scipy.optimize
 import torch
+from joblib import Parallel, delayed, effective_n_jobs
 
 from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
 from .utils import torch_threads
@@ -359,10 +360,40 @@ def _nuts_kernel(inverse_mass, **options):
     return _NUTS(**options)
 
 
-def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
-             inverse_mass=None):
-    """NUTS chains, one after another, each from its start and with its own seed.
+def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth,
+                inverse_mass):
+    """One NUTS chain: ``(draws, divergences, likelihood evaluations)``."""
+    require_bayes()
+    from pyro.infer.mcmc import MCMC
 
+    before = target.n_evaluations
+    # pyro draws from torch's global generator: fork it so the caller's
+    # state is untouched and the chain depends on its seed alone
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        kernel = _nuts_kernel(
+            inverse_mass, potential_fn=target.potential,
+            full_mass=target.dim <= _FULL_MASS_MAX,
+            target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+        )
+        mcmc = MCMC(
+            kernel, num_samples=n_draws, warmup_steps=n_warmup,
+            initial_params={"theta": torch.as_tensor(start, dtype=torch.float64)},
+            disable_progbar=True,
+        )
+        with torch_threads(0):
+            mcmc.run()
+    return (mcmc.get_samples()["theta"].detach().numpy(),
+            len(mcmc.diagnostics()["divergences"]["chain 0"]),
+            target.n_evaluations - before)
+
+
+def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
+             inverse_mass=None, n_jobs=None):
+    """NUTS chains, each from its start and with its own seed, ``n_jobs`` at a time.
+
+    A chain's draws depend on its seed alone, so they are the same whatever
+    ``n_jobs`` (joblib's meaning: None is one at a time, -1 all cores).
     ``inverse_mass`` (for example the Laplace covariance) starts the mass
     matrix that warm-up adapts; the identity by default.
 
@@ -370,29 +401,14 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
     and the number of divergent transitions per chain after warm-up.
     """
     require_bayes()
-    from pyro.infer.mcmc import MCMC
-
-    draws, divergences = [], []
-    for start, seed in zip(starts, seeds, strict=True):
-        # pyro draws from torch's global generator: fork it so the caller's
-        # state is untouched and the chain depends on its seed alone
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            kernel = _nuts_kernel(
-                inverse_mass, potential_fn=target.potential,
-                full_mass=target.dim <= _FULL_MASS_MAX,
-                target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-            )
-            mcmc = MCMC(
-                kernel, num_samples=n_draws, warmup_steps=n_warmup,
-                initial_params={"theta": torch.as_tensor(start, dtype=torch.float64)},
-                disable_progbar=True,
-            )
-            with torch_threads(0):
-                mcmc.run()
-        draws.append(mcmc.get_samples()["theta"].detach().numpy())
-        divergences.append(len(mcmc.diagnostics()["divergences"]["chain 0"]))
-    return np.stack(draws), np.asarray(divergences)
+    chains = Parallel(n_jobs=n_jobs)(
+        delayed(_nuts_chain)(target, start, seed, n_warmup, n_draws, target_accept,
+                             max_tree_depth, inverse_mass)
+        for start, seed in zip(starts, seeds, strict=True)
+    )
+    # evaluations made in worker processes are counted here
+    target.n_evaluations += sum(c[2] for c in chains) if effective_n_jobs(n_jobs) > 1 else 0
+    return np.stack([c[0] for c in chains]), np.asarray([c[1] for c in chains])
 
 
 def find_mode(target, start=None):

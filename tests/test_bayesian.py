@@ -90,8 +90,12 @@ def test_random_state_reproduces_and_leaves_global_rng_alone(tiny):
         warnings.simplefilter("ignore", posterior.PosteriorWarning)
         first = clone(est).fit(X, y).rho_samples_
         second = clone(est).fit(X, y).rho_samples_
+        parallel = clone(est).set_params(n_jobs=2).fit(X, y)
     assert torch.equal(torch.get_rng_state(), before)
     np.testing.assert_array_equal(first, second)
+    # chains run in two processes give the same draws, and their evaluations count
+    np.testing.assert_array_equal(first, parallel.rho_samples_)
+    assert parallel.diagnostics_["n_evaluations"] > 2 * 40
 
 
 def test_poor_chains_warn(tiny):
