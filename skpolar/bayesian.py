@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import posterior
-from .estimator import PolarizationEstimator, _numpy_rng, sample_model
+from .estimator import PolarizationEstimator, _numpy_rng, check_n_samples, sample_model
 
 # Largest vocabulary whose word probabilities posterior_emission="auto" samples.
 AUTO_SAMPLE_MAX_FEATURES = 50
@@ -107,8 +107,9 @@ init, device, verbose
         evaluated), ``n_evaluations`` of the likelihood and ``seconds``.
     elbo_ : ndarray of shape (vi_steps,)
         ELBO at every SVI step (``inference="vi"`` only).
-    rho_mle_, rho_mle_ci_ : float, ndarray
-        The maximum-likelihood estimate and its profile interval.
+    rho_mle_ : float
+        The maximum-likelihood estimate (``rho_mle_ci_`` is NaN: no profile
+        interval is computed).
     alpha_, beta_, pi_, W_, theta_
         The maximum-likelihood fit, which the stance methods use.
 
@@ -204,11 +205,6 @@ init, device, verbose
         self.logit_pi_prior = logit_pi_prior
         self.vocabulary_concentration = vocabulary_concentration
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
-
     def _check_settings(self):
         posterior.require_bayes()
         _prior_pair("log_shape_prior", self.log_shape_prior)
@@ -302,9 +298,7 @@ init, device, verbose
         (500, 3)
         """
         check_is_fitted(self)
-        if (not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool)
-                or n_samples < 1):
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+        check_n_samples(n_samples)
         rng = _numpy_rng(random_state)
         draw = self._posterior_draws[rng.integers(len(self._posterior_draws))]
         params = self._posterior_layout.params(draw)

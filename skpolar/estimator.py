@@ -1078,12 +1078,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_samples, numbers.Integral)
-            or isinstance(n_samples, bool)
-            or n_samples < 1
-        ):
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
+        check_n_samples(n_samples)
         return sample_model(
             self._config["emission"], self._params, self.alpha_, self.beta_, self.pi_,
             self._lengths, self.classes_, n_samples, _numpy_rng(random_state),
@@ -1424,6 +1419,12 @@ def _numpy_rng(random_state):
     """A local numpy Generator from an sklearn-style ``random_state``."""
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     return np.random.default_rng(seed)
+
+
+def check_n_samples(n_samples):
+    """A clear error for a number of draws that is not an integer >= 1."""
+    if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
 
 
 def sample_model(emission, params, a, b, pi, lengths, classes, n_samples, rng):
