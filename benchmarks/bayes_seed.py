@@ -4,7 +4,8 @@ The corpus is the seed task by default (``make_polarized_speech(10_000,
 rho=0.8)``: 3 terms, 15 words a speech) and ``grid_size=200``. ``--methods``
 picks among: ``profile`` and ``bootstrap`` (``PolarizationEstimator`` with
 that interval), ``nuts`` and ``vi`` (``BayesianPolarizationEstimator``,
-``--chains`` x ``--draws`` after ``--warmup``, word probabilities sampled),
+``--chains`` x ``--draws`` after ``--warmup``, ``--n-jobs`` chains at a
+time, word probabilities sampled),
 ``nuts-mode`` and ``vi-mode`` (word probabilities held at their
 maximum-likelihood value) and ``amortized`` (``skpolar.amortized.StanceEncoder``
 trained on the profile fit, compared speech by speech with the exact grid
@@ -72,6 +73,8 @@ def _timed(fit):
 
 
 def run(args):
+    # the code the run imports, before it runs (HEAD may move meanwhile)
+    commit = code_version()
     X, y = make_polarized_speech(args.n, rho=args.rho, random_state=args.seed)
     rows, samples = [], {}
     mle = None
@@ -102,7 +105,7 @@ def run(args):
                 BayesianPolarizationEstimator(
                     grid_size=args.grid_size, inference=i, posterior_emission=e,
                     n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
-                    vi_steps=args.vi_steps, random_state=args.seed,
+                    vi_steps=args.vi_steps, n_jobs=args.n_jobs, random_state=args.seed,
                 ).fit(X, y)))
             d = est.diagnostics_
             samples[row["method"]] = est.rho_samples_
@@ -112,7 +115,6 @@ def run(args):
                 divergences=d.get("divergences"), evaluations=d["n_evaluations"],
             )
         rows.append(row)
-    commit = code_version()
     for row in rows:
         row.update(N=args.n, rho=args.rho, commit=commit)
     return rows, samples
@@ -163,6 +165,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--vi-steps", type=int, default=1000)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="NUTS chains run at a time (the estimator's n_jobs)")
     parser.add_argument("--methods", nargs="+", choices=METHODS,
                         default=["profile", "bootstrap", "nuts", "vi", "amortized"])
     parser.add_argument("--out")
