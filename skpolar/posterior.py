@@ -36,6 +36,7 @@ import warnings
 
 import numpy as np
 import scipy.optimize
+import scipy.stats
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
@@ -435,33 +436,67 @@ def laplace(target, mode):
     return np.asarray(mode, dtype=float), (eigvec / eigval) @ eigvec.T
 
 
+def _mirrored(base, permutation, sign):
+    """``base`` averaged with its mirror image ``theta -> sign * theta[permutation]``.
+
+    Draws come from ``base`` alone: the posterior and this density are both
+    unchanged by the mirror, so the ELBO's integrand is too, and its
+    expectation under ``base`` is its expectation under the mixture.
+    """
+    import pyro.distributions as dist
+
+    class Mirrored(dist.TorchDistribution):
+        arg_constraints = {}
+        support = dist.constraints.real_vector
+        has_rsample = True
+
+        def __init__(self):
+            super().__init__(base.batch_shape, base.event_shape, validate_args=False)
+
+        def rsample(self, sample_shape=torch.Size()):
+            return base.rsample(sample_shape)
+
+        def log_prob(self, value):
+            mirror = value[..., permutation] * sign
+            return torch.logaddexp(base.log_prob(value), base.log_prob(mirror)) - np.log(2.0)
+
+    return Mirrored()
+
+
 def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=4):
-    """SVI with a full-rank Gaussian guide started at ``(loc, cov)``.
+    """SVI with a full-rank Gaussian guide, mirrored where the posterior is, from ``(loc, cov)``.
+
+    ``(a, b, pi)`` and ``(b, a, 1 - pi)`` are the same model, so the
+    posterior is symmetric under swapping ``log a`` with ``log b`` and
+    negating ``logit pi``; near ``rho = 0.5`` its two mirror halves overlap,
+    and one Gaussian fitted to them misses the part of the posterior that
+    holds ``a = b``. The guide is therefore the Gaussian averaged with its
+    mirror image (when ``pi`` is fitted, or fixed at 1/2).
 
     Returns ``(draws, elbo, guide_loc, guide_cov)``: ``n_draws`` draws from
-    the fitted guide, the ELBO at every step, and the guide's mean and
-    covariance.
+    the fitted Gaussian (the reported quantities fold the mirror away), the
+    ELBO at every step, and the Gaussian's mean and covariance.
     """
     pyro = require_bayes()
+    import pyro.distributions as dist
     from pyro.infer import SVI, Trace_ELBO
-    from pyro.infer.autoguide import AutoMultivariateNormal
-    from pyro.infer.autoguide.initialization import init_to_value
-    from pyro.nn import PyroParam
 
-    L = np.linalg.cholesky(cov)
-    diag = np.diag(L).copy()
+    symmetric = target.problem.pi is None or float(target.problem.pi) == 0.5
+    permutation = np.arange(target.dim)
+    permutation[[0, 1]] = [1, 0]  # log a and log b come first
+    sign = torch.ones(target.dim, dtype=torch.float64)
+    if target.problem.pi is None:
+        sign[2] = -1.0  # logit pi
+
+    def guide():
+        mean = pyro.param("loc", torch.as_tensor(loc, dtype=torch.float64))
+        tril = pyro.param("scale_tril", torch.as_tensor(np.linalg.cholesky(cov)),
+                          constraint=dist.constraints.lower_cholesky)
+        base = dist.MultivariateNormal(mean, scale_tril=tril)
+        pyro.sample("theta", _mirrored(base, permutation, sign) if symmetric else base)
+
     with torch.random.fork_rng(devices=[]), pyro.get_param_store().scope():
         torch.manual_seed(int(seed))
-        guide = AutoMultivariateNormal(
-            target.model,
-            init_loc_fn=init_to_value(values={"theta": torch.as_tensor(loc)}),
-        )
-        guide()  # builds the guide's parameters
-        with torch.no_grad():
-            guide.loc.copy_(torch.as_tensor(loc))
-        guide.scale = PyroParam(torch.as_tensor(diag), guide.scale_constraint)
-        guide.scale_tril = PyroParam(torch.as_tensor(L / diag[:, None]),
-                                     guide.scale_tril_constraint)
         # the learning rate decays a hundredfold over the run, so the last
         # steps average the gradient noise instead of following it
         optim = pyro.optim.ClippedAdam(
@@ -472,22 +507,26 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
         with torch_threads(0):
             for step in range(n_steps):
                 elbo[step] = -svi.step()
-        posterior = guide.get_posterior()
-        draws = posterior.sample((n_draws,)).detach().numpy()
-        guide_loc = posterior.loc.detach().numpy().copy()
-        guide_cov = posterior.covariance_matrix.detach().numpy().copy()
-    return draws, elbo, guide_loc, guide_cov
+        store = pyro.get_param_store()
+        mean = store["loc"].detach()
+        tril = store["scale_tril"].detach()
+        fitted = torch.distributions.MultivariateNormal(mean, scale_tril=tril)
+        draws = fitted.sample((n_draws,)).numpy()
+        guide_cov = (tril @ tril.T).numpy()
+    return draws, elbo, mean.numpy().copy(), guide_cov
 
 
-def hpd_interval(draws, level=0.95, support_low=0.5):
-    """Narrowest interval holding ``level`` of the draws, reaching ``support_low`` if densest there.
+def hpd_interval(draws, level=0.95, support_low=0.5, n_grid=1024):
+    """Highest-posterior-density interval of ``rho``, which reaches 0.5 when the density there does.
 
-    ``rho`` cannot fall below 0.5, and near 0.5 its posterior is densest at
-    that edge, where an equal-tailed interval would always leave out a
-    sliver above 0.5 (and with it a true rho of 0.5). The highest-density
-    interval of a density that falls from the edge starts at the edge; with
-    draws that shows as the narrowest interval starting at the smallest
-    draw, which is then extended down to ``support_low``.
+    ``rho`` cannot fall below 0.5: it is ``a / (a + b)`` folded at 0.5, and
+    near 0.5 its two mirror halves meet. The region of highest density is
+    found on a kernel density estimate of the draws reflected at
+    ``support_low`` (the density of the unfolded ``a / (a + b)``, which is
+    symmetric there), so the interval starts at 0.5 exactly when the
+    density at 0.5 is above the region's cutoff, where an interval from
+    the draws alone would always stop a little above it. Where the region
+    has gaps the interval spans them.
 
     Examples
     --------
@@ -497,15 +536,24 @@ def hpd_interval(draws, level=0.95, support_low=0.5):
     >>> float(hpd_interval(0.5 + np.abs(rng.normal(0, 0.05, 4000)))[0])
     0.5
     >>> low, high = hpd_interval(rng.normal(0.8, 0.01, 4000))
-    >>> bool(0.77 < low < 0.785 and 0.815 < high < 0.83)
+    >>> bool(0.775 < low < 0.785 and 0.815 < high < 0.825)
     True
     """
-    x = np.sort(np.asarray(draws, dtype=float).ravel())
-    k = max(1, int(np.ceil(level * len(x))))
-    widths = x[k - 1:] - x[:len(x) - k + 1]
-    i = int(np.argmin(widths))
-    low = support_low if i == 0 else x[i]
-    return np.array([low, x[i + k - 1]])
+    x = np.asarray(draws, dtype=float).ravel()
+    if np.ptp(x) <= 0:
+        return np.array([x[0], x[0]])
+    reflected = np.concatenate([x, 2 * support_low - x])
+    # Scott's bandwidth for the draws themselves: the reflected sample's
+    # spread includes the distance between the two halves
+    bandwidth = x.std() * len(x) ** -0.2
+    kde = scipy.stats.gaussian_kde(reflected, bw_method=bandwidth / reflected.std())
+    grid = np.linspace(support_low, x.max() + 3 * bandwidth, n_grid)
+    density = kde(grid)
+    # grid cells from the densest down until they hold `level` of the mass
+    mass = density / density.sum()
+    order = np.argsort(density)[::-1]
+    keep = order[:np.searchsorted(np.cumsum(mass[order]), level) + 1]
+    return np.array([grid[keep].min(), grid[keep].max()])
 
 
 def diagnose(reported, divergences=None):
