@@ -47,9 +47,11 @@ init, device, verbose
         As in :class:`PolarizationEstimator` (they set the model and its
         maximum-likelihood fit).
     inference : {"nuts", "vi"}, default="nuts"
-        ``"nuts"``: ``n_chains`` No-U-Turn chains (pyro), one after another.
-        ``"vi"``: stochastic variational inference with a full-rank Gaussian
-        guide, started at the Laplace approximation of the posterior mode.
+        ``"nuts"``: ``n_chains`` No-U-Turn chains (pyro), ``n_jobs`` at a
+        time. ``"vi"``: stochastic variational inference with a full-rank
+        Gaussian guide averaged with its mirror image, started at the
+        Laplace approximation of the posterior mode; fast, but its
+        intervals are too narrow on small corpora (:doc:`/bayes`).
     posterior_emission : {"auto", "sample", "mode"}, default="auto"
         ``"sample"`` samples both poles' word probabilities with the prior
         parameters (two-pole emission only); ``"mode"`` holds the emission
