@@ -248,7 +248,7 @@ init, device, verbose
             reported = target.reported(draws)
             diagnostics = posterior.diagnose(reported, divergences)
         else:
-            draws, elbo, _, _ = posterior.run_vi(
+            draws, elbo = posterior.run_vi(
                 target, loc, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
                 self.n_chains * self.n_draws,
             )

@@ -342,38 +342,18 @@ class LogPosterior:
         return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def _nuts_kernel(inverse_mass, **options):
-    """Pyro's NUTS, its mass matrix started at ``inverse_mass`` instead of the identity."""
-    from pyro.infer.mcmc import NUTS
-
-    class _NUTS(NUTS):
-        def _initialize_adapter(self):
-            super()._initialize_adapter()
-            if inverse_mass is not None:
-                value = torch.as_tensor(inverse_mass, dtype=torch.float64)
-                if not self._adapter.dense_mass:
-                    value = torch.diagonal(value).clone()
-                self.mass_matrix_adapter.inverse_mass_matrix = {("theta",): value}
-                # the first step size was found for the identity
-                if self._adapter.adapt_step_size:
-                    self._adapter.reset_step_size_adaptation(self._initial_params)
-
-    return _NUTS(**options)
-
-
-def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth,
-                inverse_mass):
+def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth):
     """One NUTS chain: ``(draws, divergences, likelihood evaluations)``."""
     require_bayes()
-    from pyro.infer.mcmc import MCMC
+    from pyro.infer.mcmc import MCMC, NUTS
 
     before = target.n_evaluations
     # pyro draws from torch's global generator: fork it so the caller's
     # state is untouched and the chain depends on its seed alone
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        kernel = _nuts_kernel(
-            inverse_mass, potential_fn=target.potential,
+        kernel = NUTS(
+            potential_fn=target.potential,
             full_mass=target.dim <= _FULL_MASS_MAX,
             target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
         )
@@ -390,13 +370,11 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
 
 
 def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
-             inverse_mass=None, n_jobs=None):
+             n_jobs=None):
     """NUTS chains, each from its start and with its own seed, ``n_jobs`` at a time.
 
     A chain's draws depend on its seed alone, so they are the same whatever
     ``n_jobs`` (joblib's meaning: None is one at a time, -1 all cores).
-    ``inverse_mass`` (for example the Laplace covariance) starts the mass
-    matrix that warm-up adapts; the identity by default.
 
     Returns ``(draws, divergences)``: draws of shape (chains, n_draws, dim)
     and the number of divergent transitions per chain after warm-up.
@@ -404,7 +382,7 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
     require_bayes()
     chains = Parallel(n_jobs=n_jobs)(
         delayed(_nuts_chain)(target, start, seed, n_warmup, n_draws, target_accept,
-                             max_tree_depth, inverse_mass)
+                             max_tree_depth)
         for start, seed in zip(starts, seeds, strict=True)
     )
     # evaluations made in worker processes are counted here
@@ -473,9 +451,9 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
     holds ``a = b``. The guide is therefore the Gaussian averaged with its
     mirror image (when ``pi`` is fitted, or fixed at 1/2).
 
-    Returns ``(draws, elbo, guide_loc, guide_cov)``: ``n_draws`` draws from
-    the fitted Gaussian (the reported quantities fold the mirror away), the
-    ELBO at every step, and the Gaussian's mean and covariance.
+    Returns ``(draws, elbo)``: ``n_draws`` draws from the fitted Gaussian
+    (the reported quantities fold the mirror away) and the ELBO at every
+    step.
     """
     pyro = require_bayes()
     import pyro.distributions as dist
@@ -508,12 +486,10 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
             for step in range(n_steps):
                 elbo[step] = -svi.step()
         store = pyro.get_param_store()
-        mean = store["loc"].detach()
-        tril = store["scale_tril"].detach()
-        fitted = torch.distributions.MultivariateNormal(mean, scale_tril=tril)
+        fitted = torch.distributions.MultivariateNormal(
+            store["loc"].detach(), scale_tril=store["scale_tril"].detach())
         draws = fitted.sample((n_draws,)).numpy()
-        guide_cov = (tril @ tril.T).numpy()
-    return draws, elbo, mean.numpy().copy(), guide_cov
+    return draws, elbo
 
 
 def hpd_interval(draws, level=0.95, support_low=0.5, n_grid=1024):
