@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .estimator import PolarizationEstimator, _numpy_rng
+from .utils import global_rng_from
 
 _EPS = 1e-6
 
@@ -141,8 +142,8 @@ class StanceEncoder(BaseEstimator):
         features, counts, side = self._inputs(X, y)
         rng = _numpy_rng(self.random_state)
         generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**31 - 1)))
+        # nn.Linear initializes from the global generator
+        with global_rng_from(rng.integers(2**31 - 1)):
             network = torch.nn.Sequential(
                 torch.nn.Linear(features.shape[1], self.hidden), torch.nn.Tanh(),
                 torch.nn.Linear(self.hidden, 2),
@@ -157,9 +158,8 @@ class StanceEncoder(BaseEstimator):
             rows = torch.randint(n, (min(self.batch_size, n),), generator=generator)
             alpha, beta = self._shapes(features[rows])
             q = torch.distributions.Beta(alpha, beta)
-            # Beta's reparameterized draw takes torch's global generator: fork it
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=generator)))
+            # Beta's reparameterized draw takes torch's global generator only
+            with global_rng_from(torch.randint(2**31 - 1, (), generator=generator)):
                 t = q.rsample().clamp(_EPS, 1 - _EPS)
             u = torch.where(side[rows] > 0, t, -t)
             log_lik = (counts[rows] * _log_emission(self.estimator, u)).sum(1)

@@ -41,7 +41,7 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
 from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
-from .utils import torch_threads
+from .utils import global_rng_from, torch_threads
 
 INSTALL_HINT = "pip install 'skpolar[bayes]'"
 # Parameters up to which NUTS adapts a dense mass matrix (its cost is cubic).
@@ -348,10 +348,8 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
     from pyro.infer.mcmc import MCMC, NUTS
 
     before = target.n_evaluations
-    # pyro draws from torch's global generator: fork it so the caller's
-    # state is untouched and the chain depends on its seed alone
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    # pyro draws from torch's global generator only
+    with global_rng_from(seed):
         kernel = NUTS(
             potential_fn=target.potential,
             full_mass=target.dim <= _FULL_MASS_MAX,
@@ -473,8 +471,7 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
         base = dist.MultivariateNormal(mean, scale_tril=tril)
         pyro.sample("theta", _mirrored(base, permutation, sign) if symmetric else base)
 
-    with torch.random.fork_rng(devices=[]), pyro.get_param_store().scope():
-        torch.manual_seed(int(seed))
+    with global_rng_from(seed), pyro.get_param_store().scope():
         # the learning rate decays a hundredfold over the run, so the last
         # steps average the gradient noise instead of following it
         optim = pyro.optim.ClippedAdam(

@@ -79,6 +79,34 @@ _LIMIT_STATE = {"depth": 0, "blas": None, "torch": None}
 _CONTROLLERS = []
 
 
+@contextlib.contextmanager
+def global_rng_from(seed):
+    """Run the block on torch's global CPU generator in a local generator's state; restore it after.
+
+    pyro's samplers and torch's reparameterized Beta draws take no
+    ``generator`` argument: they draw from the global generator. Inside the
+    block that generator holds the state of ``torch.Generator()`` seeded
+    with ``seed`` (drawn from the caller's ``random_state``); on leaving,
+    the caller's global state comes back, so its own draws are unchanged
+    and the block's depend on ``seed`` alone.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpolar.utils import global_rng_from
+    >>> before = torch.get_rng_state()
+    >>> with global_rng_from(3):
+    ...     first = torch.rand(2)
+    >>> with global_rng_from(3):
+    ...     second = torch.rand(2)
+    >>> bool(torch.equal(first, second)), bool(torch.equal(torch.get_rng_state(), before))
+    (True, True)
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(torch.Generator().manual_seed(int(seed)).get_state())
+        yield
+
+
 def _thread_controllers():
     """The OpenMP and BLAS libraries loaded in the process (None when there are none).
 
