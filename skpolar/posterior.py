@@ -31,6 +31,7 @@ edge and only the prior decides; the share of draws out there is
 reported (``outside_box``) and warned about by :func:`warn_if_poor`.
 """
 
+import copy
 import dataclasses
 import warnings
 
@@ -38,7 +39,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 import torch
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed
 
 from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
 from .utils import global_rng_from, torch_threads
@@ -347,7 +348,9 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
     require_bayes()
     from pyro.infer.mcmc import MCMC, NUTS
 
-    before = target.n_evaluations
+    # a counter of its own: chains may share the target (a threading backend)
+    target = copy.copy(target)
+    target.n_evaluations = 0
     # pyro draws from torch's global generator only
     with global_rng_from(seed):
         kernel = NUTS(
@@ -364,7 +367,7 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
             mcmc.run()
     return (mcmc.get_samples()["theta"].detach().numpy(),
             len(mcmc.diagnostics()["divergences"]["chain 0"]),
-            target.n_evaluations - before)
+            target.n_evaluations)
 
 
 def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
@@ -383,8 +386,7 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
                              max_tree_depth)
         for start, seed in zip(starts, seeds, strict=True)
     )
-    # evaluations made in worker processes are counted here
-    target.n_evaluations += sum(c[2] for c in chains) if effective_n_jobs(n_jobs) > 1 else 0
+    target.n_evaluations += sum(c[2] for c in chains)
     return np.stack([c[0] for c in chains]), np.asarray([c[1] for c in chains])
 
 
