@@ -236,26 +236,24 @@ init, device, verbose
         )
         rng = _numpy_rng(self.random_state)
         mode = posterior.find_mode(target)
-        loc, cov = posterior.laplace(target, mode)
+        cov = posterior.laplace_covariance(target, mode)
         seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_chains)
         if self.inference == "nuts":
             # chains start apart, within the Laplace spread of the mode
-            starts = rng.multivariate_normal(loc, cov, size=self.n_chains, method="eigh")
+            starts = rng.multivariate_normal(mode, cov, size=self.n_chains, method="eigh")
             draws, divergences = posterior.run_nuts(
                 target, starts, seeds, self.n_warmup, self.n_draws,
                 target_accept=self.target_accept, n_jobs=self.n_jobs,
             )
-            reported = target.reported(draws)
-            diagnostics = posterior.diagnose(reported, divergences)
         else:
-            draws, elbo = posterior.run_vi(
-                target, loc, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
+            draws, state["elbo_"] = posterior.run_vi(
+                target, mode, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
                 self.n_chains * self.n_draws,
             )
             draws = draws[None]
-            reported = target.reported(draws)
-            diagnostics = {}
-            state["elbo_"] = elbo
+        reported = target.reported(draws)
+        diagnostics = (posterior.diagnose(reported, divergences)
+                       if self.inference == "nuts" else {})
         diagnostics.update(outside_box=target.outside_box(draws),
                            n_evaluations=target.n_evaluations,
                            seconds=time.perf_counter() - started)

@@ -404,14 +404,14 @@ def find_mode(target, start=None):
     return result.x
 
 
-def laplace(target, mode):
-    """Gaussian at the mode with the inverse Hessian as covariance: ``(loc, cov)``."""
+def laplace_covariance(target, mode):
+    """Covariance of the Laplace approximation at ``mode``: the inverse Hessian."""
     H = target.hessian(mode)
     eigval, eigvec = np.linalg.eigh(H)
-    # a flat or saddle direction gets the prior's spread instead of infinity
+    # a flat or saddle direction gets a large, finite variance, not infinity
     floor = 1e-8 * max(np.max(eigval), 1.0)
     eigval = np.maximum(eigval, floor)
-    return np.asarray(mode, dtype=float), (eigvec / eigval) @ eigvec.T
+    return (eigvec / eigval) @ eigvec.T
 
 
 def _mirrored(base, permutation, sign):

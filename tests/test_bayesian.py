@@ -31,7 +31,7 @@ def _brute_force(est, X, y, n=61):
     target = posterior.LogPosterior(est._problem(rows), est._params, False,
                                     est.log_shape_prior, est.logit_pi_prior, 1.0)
     mode = posterior.find_mode(target)
-    _, cov = posterior.laplace(target, mode)
+    cov = posterior.laplace_covariance(target, mode)
     sd = np.sqrt(np.diag(cov))
     axes = [np.linspace(m - 7 * s, m + 7 * s, n) for m, s in zip(mode, sd, strict=True)]
     A, B = np.meshgrid(*axes, indexing="ij")
