@@ -1,12 +1,18 @@
 """Where the cross-fit's error comes from: the estimated stance axis or the stance model.
 
-On the same simulated corpora, four estimates of rho:
+On the same simulated corpora, five estimates of rho:
 
 ``ml``
     ``PolarizationEstimator(interval=None)``: maximum likelihood.
 ``5-fold``, ``loo``
     The cross-fit (``skpolar.crossfit.CrossFit``) with five folds, and
     leave-one-out, as the estimator's ``bias_correction="crossfit"`` runs it.
+``predictive``
+    Leave-one-out against the predictive line
+    (``CrossFit(..., predictive=True)``): every word's probability along the
+    line integrates the axis' estimation error, and the line ends at a
+    confidence bound on where the first word runs out, so rare one-sided
+    words no longer end it early.
 ``true axis``
     The same held-out fit with every speech scored against the simulation's
     true axis ``(m, d) = ((theta_L + theta_R) / 2, (theta_R - theta_L) / 2)``
@@ -59,8 +65,9 @@ def main(argv=None):
 
     warnings.filterwarnings("ignore")
     print(f"skpolar code: {code_version()}; generator {args.generator}, N = {args.n}")
-    print(f"{'rho':>5} {'rep':>3} {'ml':>7} {'5-fold':>7} {'loo':>7} {'true axis':>9} {'s':>6}")
-    errors = {name: [] for name in ("ml", "5-fold", "loo", "true axis")}
+    print(f"{'rho':>5} {'rep':>3} {'ml':>7} {'5-fold':>7} {'loo':>7} {'predictive':>10} "
+          f"{'true axis':>9} {'s':>6}")
+    errors = {name: [] for name in ("ml", "5-fold", "loo", "predictive", "true axis")}
     for rho in args.rho:
         for rep in range(args.replicates):
             start = time.perf_counter()
@@ -79,12 +86,13 @@ def main(argv=None):
                 "5-fold": CrossFit(X, side, weight, 200, np.random.default_rng(seed),
                                    n_folds=5).fit(starts)["rho"],
                 "loo": CrossFit(X, side, weight, 200).fit(starts)["rho"],
+                "predictive": CrossFit(X, side, weight, 200, predictive=True).fit(starts)["rho"],
                 "true axis": CrossFit(X, side, weight, 200, axis=axis).fit(starts)["rho"],
             }
             for name, value in row.items():
                 errors[name].append(value - rho)
             print(f"{rho:>5.2f} {rep:>3d} {row['ml']:>7.4f} {row['5-fold']:>7.4f} "
-                  f"{row['loo']:>7.4f} {row['true axis']:>9.4f} "
+                  f"{row['loo']:>7.4f} {row['predictive']:>10.4f} {row['true axis']:>9.4f} "
                   f"{time.perf_counter() - start:>6.1f}", flush=True)
     print("mean error over all cells: " + ", ".join(
         f"{name} {np.mean(err):+.4f}" for name, err in errors.items()))

@@ -160,6 +160,15 @@ def test_leave_one_out_table_scores_each_row_against_the_others():
     # the shrinkage (centre, spread, totals) is the full corpus': close, not equal
     np.testing.assert_allclose(value[7], direct, rtol=2e-3)
     assert np.all(np.isfinite(slope))
+    # the predictive line: the line itself where no word is near zero, and
+    # ends that are confidence bounds, beyond the estimated line's own
+    s_p, value_p, slope_p = leave_one_out_table(X, y, np.ones(len(y)), n_points=17,
+                                                predictive=True)
+    assert s_p[0] < s[0] < 0 < s[-1] < s_p[-1]
+    inner = (s_p > s[0] / 2) & (s_p < s[-1] / 2)
+    direct = np.log(m[None, :] + s_p[inner, None] * d[None, :]) @ X[7].toarray().ravel()
+    np.testing.assert_allclose(value_p[7, inner], direct, rtol=2e-3)
+    assert np.all(np.isfinite(value_p)) and np.all(np.isfinite(slope_p))
     cross = CrossFit(X, y, np.ones(len(y)), 30)
     assert len(cross.folds) == 1 and len(cross.bounds()) == 5
 
@@ -183,3 +192,43 @@ def test_a_given_axis_scores_every_row_against_it():
     assert abs(fit["rho"] - rho) < 0.03
     # the true axis puts u = -1 and u = 1 at the true poles
     np.testing.assert_allclose(fit["x"][3:], [-1.0, 1.0], atol=0.1)
+
+
+def test_predictive_line_stays_positive_and_is_the_line_far_from_zero():
+    from skpolar.crossfit import _predictive_line
+
+    s = np.linspace(-3.0, 3.0, 61)
+    # a word the left party says: its estimated line runs out at s = 1.5
+    value, slope = _predictive_line(0.3, 0.06, 1e-4, 1e-5, s)
+    line = (1 - s) / 2 * 0.3 + (1 + s) / 2 * 0.06
+    far = line > 8 * np.sqrt(((1 - s) / 2) ** 2 * 1e-4 + ((1 + s) / 2) ** 2 * 1e-5)
+    np.testing.assert_allclose(value[far], line[far])
+    assert np.all(value > 0) and np.all(np.diff(value) < 0)
+    # the slope is the derivative of the value
+    h = 1e-6
+    up, _ = _predictive_line(0.3, 0.06, 1e-4, 1e-5, s + h)
+    down, _ = _predictive_line(0.3, 0.06, 1e-4, 1e-5, s - h)
+    np.testing.assert_allclose(slope, (up - down) / (2 * h), rtol=1e-4, atol=1e-9)
+    # without error it is the line, cut at zero
+    exact, _ = _predictive_line(0.3, 0.06, 0.0, 0.0, s)
+    np.testing.assert_allclose(exact, np.maximum(line, 1e-300))
+
+
+def test_rare_one_sided_words_do_not_end_the_line_early():
+    from skpolar.crossfit import (_credible_line_ends, _frequency_variance, _line_ends,
+                                  _shrunk_log_frequencies)
+
+    rng = np.random.default_rng(0)
+    # 20 frequent words and 2,000 rare ones, each seen once, by one party
+    frequent = rng.integers(2000, 4000, size=(2, 20)).astype(float)
+    rare = np.zeros((2, 2000))
+    rare[rng.integers(0, 2, size=2000), np.arange(2000)] = 1.0
+    counts = np.hstack([frequent, rare])
+    log_freq, (_, tau2, _) = _shrunk_log_frequencies(counts)
+    freq = np.exp(log_freq - np.log(np.exp(log_freq).sum(axis=1, keepdims=True)))
+    raw = _line_ends(freq.mean(axis=0), (freq[1] - freq[0]) / 2)
+    lo, hi = _credible_line_ends(freq, _frequency_variance(counts, freq, tau2))
+    # the frequent words alone end their line here
+    alone = _line_ends(*stance_axis(frequent))
+    assert hi > raw[1] and lo < raw[0]
+    assert hi <= alone[1] * 1.5 and lo >= alone[0] * 1.5
