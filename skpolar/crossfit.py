@@ -244,9 +244,11 @@ def _predictive_line(f_left, f_right, v_left, v_right, s):
     left, right = (1.0 - s) / 2.0, (1.0 + s) / 2.0
     mean = left * f_left + right * f_right
     var = left * left * v_left + right * right * v_right
-    mean_slope = (f_right - f_left) / 2.0 + 0.0 * s
     var_slope = -left * v_left + right * v_right
-    value, slope = np.array(mean, dtype=float), np.array(mean_slope, dtype=float)
+    value = np.array(mean, dtype=float)
+    # the line's own slope, one per entry of the broadcast shape
+    slope = np.broadcast_to((f_right - f_left) / 2.0, value.shape).astype(float)
+    mean_slope = slope.copy()
     sd = np.sqrt(var)
     # without error the line is cut at zero
     cut = (mean <= 0) & (sd == 0)
@@ -370,7 +372,8 @@ def leave_one_out_table(X, side, weight, n_points=_AXIS_POINTS, predictive=False
         log_z, log_z_slope = np.empty(n_points), np.empty(n_points)
         for j, point in enumerate(s):
             word, word_slope = _predictive_line(full[0], full[1], full_var[0], full_var[1], point)
-            log_z[j], log_z_slope[j] = np.log(word.sum()), word_slope.sum() / word.sum()
+            total = word.sum()
+            log_z[j], log_z_slope[j] = np.log(total), word_slope.sum() / total
     else:
         # the line must stay a distribution for every row
         m, d = pole.mean(axis=0), (pole[1] - pole[0]) / 2.0
