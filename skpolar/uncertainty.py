@@ -14,6 +14,8 @@ from .objective import LOG_SHAPE_BOUNDS
 RHO_MAX = float(1.0 / (1.0 + np.exp(LOG_SHAPE_BOUNDS[0] - LOG_SHAPE_BOUNDS[1])))
 # A profile probe aims this far past the predicted interval end, to bracket it.
 _PROFILE_OVERSHOOT = 1.05
+# Accuracy of a profile interval's end in rho (well below its sampling error).
+_PROFILE_XTOL = 1e-4
 
 
 def rho_of(params):
@@ -176,29 +178,39 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
         return value
 
     def signed_root(rho):
-        # sqrt of the LR statistic is close to linear in rho, so Brent's
-        # method needs two or three profile fits to find its crossing where
-        # the statistic itself, close to quadratic, needs five or six
+        # sqrt of the LR statistic is close to linear in rho, so interpolation
+        # finds its crossing in one or two profile fits where the statistic
+        # itself, close to quadratic, needs five or six
         return np.sqrt(max(statistic(rho) + threshold, 0.0)) - np.sqrt(threshold)
 
     def search(direction, limit):
-        # Bracket the crossing, then let Brent's method close in. Each probe
-        # past the first aims just beyond the crossing that the line through
-        # the estimate (signed root -1.96) and the last probe predicts, so a
-        # near-linear signed root is bracketed tightly in one or two probes.
-        step, inside = 0.01, rho_hat
+        # Bracket the crossing, then close in (_close_in). Each probe past the
+        # first aims just beyond the crossing that the secant through the
+        # last two points predicts (the estimate, at signed root -1.96, is
+        # the first), so a near-linear signed root is bracketed tightly in
+        # one or two probes. A root that rises steeply and then crawls (an
+        # estimate near rho = 1) is followed by its recent slope: the chord
+        # from the estimate took 1.2x steps there, 9 probes for one end on
+        # 100 speeches of 5,000 terms.
+        step = 0.01
+        points = [(0.0, -np.sqrt(threshold))]  # (distance from the estimate, root)
         while True:
             probe = rho_hat + direction * step
             if (probe - limit) * direction >= 0:
                 probe = limit
+                step = (limit - rho_hat) * direction
             root = signed_root(probe)
+            points.append((step, root))
             if root >= 0:
-                return scipy.optimize.brentq(signed_root, inside, probe, xtol=1e-4)
+                distance = _close_in(
+                    lambda d: signed_root(rho_hat + direction * d), points, _PROFILE_XTOL
+                )
+                return rho_hat + direction * distance
             if probe == limit:
                 return limit
-            inside = probe
-            rise = root + np.sqrt(threshold)  # since the estimate, >= 0
-            predicted = step * np.sqrt(threshold) / rise if rise > 0 else np.inf
+            last_step, last_root = points[-2]
+            slope = (root - last_root) / (step - last_step)
+            predicted = step - root / slope if slope > 0 else np.inf
             step = min(max(_PROFILE_OVERSHOOT * predicted, 1.2 * step), 4.0 * step)
 
     high = search(+1.0, RHO_MAX) if rho_hat < RHO_MAX else RHO_MAX
@@ -217,3 +229,60 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
         better["log_a"] = np.asarray(np.clip(log_kappa + np.log(oriented), *LOG_SHAPE_BOUNDS))
         better["log_b"] = np.asarray(np.clip(log_kappa + np.log1p(-oriented), *LOG_SHAPE_BOUNDS))
     return (float(low), float(high)), better
+
+
+def _close_in(f, points, xtol, max_evals=30):
+    """The zero of an increasing ``f`` bracketed by ``points``, to about ``xtol``.
+
+    ``points`` holds ``(x, f(x))`` pairs already known, at least one on each
+    side of the zero. The profile's signed root is close to linear, so the
+    zero that a quadratic through the three points nearest to it predicts
+    (inverse interpolation, as in Brent's method) is usually right to far
+    better than ``xtol`` as soon as the zero is bracketed: where it agrees
+    with the linear interpolation between the bracket's ends within
+    ``xtol``, it is returned without a further evaluation of ``f`` (each is
+    a refit). Brent's method, which always evaluates its last step, took two
+    or three more refits per end on the Senate corpus.
+
+    Examples
+    --------
+    >>> from skpolar.uncertainty import _close_in
+    >>> f = lambda x: x + 0.1 * x ** 2 - 1.0
+    >>> x = _close_in(f, [(0.0, f(0.0)), (2.0, f(2.0))], 1e-8)
+    >>> round(x, 8), round(f(x), 7)
+    (0.91607978, 0.0)
+    """
+    points, widths = sorted(set(points)), []
+    for _ in range(max_evals):
+        below = max((p for p in points if p[1] < 0), key=lambda p: p[0])
+        above = min((p for p in points if p[1] >= 0), key=lambda p: p[0])
+        if above[1] == 0:
+            return above[0]
+        width = above[0] - below[0]
+        linear = below[0] - below[1] * width / (above[1] - below[1])
+        if width <= xtol:
+            return linear
+        quadratic = _inverse_quadratic(sorted(points, key=lambda p: abs(p[1]))[:3])
+        inside = quadratic is not None and below[0] < quadratic < above[0]
+        if inside and abs(quadratic - linear) <= xtol:
+            return quadratic
+        guess = quadratic if inside else linear
+        if len(widths) >= 2 and width > widths[-2] / 2:
+            guess = (below[0] + above[0]) / 2  # interpolation stalls: bisect
+        # never closer than xtol / 2 to an end: each step must shrink the bracket
+        margin = min(xtol / 2, width / 4)
+        guess = min(max(guess, below[0] + margin), above[0] - margin)
+        widths.append(width)
+        points.append((guess, f(guess)))
+    return linear
+
+
+def _inverse_quadratic(points):
+    """Where the quadratic ``x(f)`` through three ``(x, f)`` points has ``f = 0``."""
+    if len(points) < 3:
+        return None
+    (x0, f0), (x1, f1), (x2, f2) = points
+    if f0 == f1 or f1 == f2 or f0 == f2:
+        return None
+    return (x0 * f1 * f2 / ((f0 - f1) * (f0 - f2)) + x1 * f0 * f2 / ((f1 - f0) * (f1 - f2))
+            + x2 * f0 * f1 / ((f2 - f0) * (f2 - f1)))
