@@ -45,6 +45,8 @@ _LOG_THETA_FLOOR = -690.0
 # O(G V), a fraction of an E-step, and more than a few do not cut the number
 # of E-steps further.
 _M_STEP_PASSES = 3
+# Posterior weights below this are dropped from single-precision products.
+_SINGLE_FLOOR = 1e-30
 # a trapped pole probability restarts at this share of the other pole's (see m_step)
 _LIFT = 1e-6
 
@@ -176,16 +178,29 @@ class TwoPoleEmission:
 
     def row_loglik(self, chunk, prepared, nodes):
         """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
-        key = (nodes.start, nodes.stop)
+        single = chunk.X32 is not None
+        key = (nodes.start, nodes.stop, single)
         table = prepared["by_nodes"].get(key)
         if table is None:
             # built transposed in one fresh buffer: a sparse product with a
             # contiguous (V, nodes) table is a third faster, and every fresh
             # 2G x V buffer costs as much as filling it (page faults)
-            p = prepared["p"][nodes]
-            table = torch.outer(prepared["left"], 1.0 - p).addr_(prepared["right"], p)
-            table = prepared["by_nodes"][key] = table.log_().add_(prepared["top"][:, None])
-        return chunk.X @ table
+            p, left, right = prepared["p"][nodes], prepared["left"], prepared["right"]
+            if single:
+                p, left, right = (t.to(torch.float32) for t in (p, left, right))
+            table = torch.outer(left, 1.0 - p).addr_(right, p).log_()
+            if not single:
+                table.add_(prepared["top"][:, None])
+            prepared["by_nodes"][key] = table
+        if not single:
+            return chunk.X @ table
+        # Single precision for the product (make_chunks). Without each word's
+        # larger log pole probability ``top`` the table lies in [log p, 0]
+        # (a few nats), so the float32 sums carry tens of nats a speech,
+        # rounded to ~1e-5; the rows' common part ``x . top`` (thousands of
+        # nats, which float32 would round to ~1e-3) is added in double.
+        top = prepared["top"]
+        return (chunk.X32 @ table).to(top.dtype).add_(chunk.X @ top[:, None])
 
     def add_stats(self, total, chunk, post, nodes, u):
         """Add a chunk's expected-count statistics under posterior ``post`` to ``total``."""
@@ -194,7 +209,18 @@ class TwoPoleEmission:
         total = {} if total is None else total
         key = (nodes.start, nodes.stop)
         part = total.get(key)
-        if part is None:
+        if chunk.XT32 is not None:
+            # the expected counts in single precision (make_chunks; relative
+            # error ~1e-7); posteriors below float32's normal range are
+            # dropped first: subnormal operands made the product 3x slower
+            post32 = post.to(torch.float32)
+            post32.masked_fill_(post32 < _SINGLE_FLOOR, 0.0)
+            counts = (chunk.XT32 @ post32).to(post.dtype)
+            if part is None:
+                total[key] = counts
+            else:
+                part.add_(counts)
+        elif part is None:
             total[key] = chunk.XT @ post
         else:
             part.addmm_(chunk.XT, post)

@@ -99,3 +99,50 @@ def test_em_stops_where_stretching_the_poles_either_way_does_no_better():
         moved = dict(params, eta=emission.stretched(params, c),
                      **_stretched_prior(params["log_a"], params["log_b"], c))
         assert problem.value(moved) >= at_fit - 1e-9
+
+
+def test_single_precision_products_match_double():
+    # the EM problem's float32 products: the same log likelihoods, posteriors
+    # and expected counts as in double, within float32's rounding
+    from skpolar.likelihood import accumulate, make_chunks
+    from skpolar.quadrature import stance_grid
+
+    X, y = make_polarized_speech(300, rho=0.8, n_features=2000, speech_len=100,
+                                 random_state=0)
+    emission = TwoPoleEmission()
+    counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    params = {"eta": torch.as_tensor(emission.init_params(np.asarray(counts), None)["eta"])}
+    u = torch.as_tensor(stance_grid(50))
+    log_w = torch.full((100,), -np.log(100.0), dtype=torch.float64)
+    results = []
+    for single in (False, True):
+        chunks = make_chunks(X, y, None, 50, single_products=single)
+        assert all((c.X32 is not None) == single for c in chunks)
+        prepared = emission.prepare(params, u)
+        rows = torch.cat([emission.row_loglik(c, prepared, c.nodes) for c in chunks])
+        loglik, mass, stats = accumulate(chunks, emission, prepared, log_w, u)
+        results.append((rows, loglik, mass, emission.node_counts(stats, u)))
+    (rows64, ll64, mass64, c64), (rows32, ll32, mass32, c32) = results
+    # speeches of 100 words: thousands of nats each, rounded to ~1e-5
+    assert rows64.abs().min() > 100
+    assert torch.allclose(rows32, rows64, rtol=0, atol=1e-3)
+    assert ll32 == pytest.approx(ll64, rel=1e-9)
+    assert torch.allclose(mass32, mass64, rtol=1e-4, atol=1e-8)
+    assert torch.allclose(c32, c64, rtol=1e-4, atol=1e-6)
+
+
+def test_single_precision_em_fit_reaches_the_double_precision_optimum():
+    # tight fits: at the default tol both stop ~5e-4 short along the flat
+    # stretch path of the likelihood, at points that differ by as much
+    X, y = make_polarized_speech(300, rho=0.8, n_features=600, speech_len=50,
+                                 random_state=1)
+    settings = dict(grid_size=20, interval=None, tol=1e-12, max_iter=5000)
+    est = PolarizationEstimator(**settings).fit(X, y)
+    exact = PolarizationEstimator(**settings)
+    # the same fit with every problem in double precision
+    exact._problem = lambda rows, fixed_rho=None, for_em=False: PolarizationEstimator._problem(
+        exact, rows, fixed_rho)
+    exact.fit(X, y)
+    assert est.rho_ == pytest.approx(exact.rho_, abs=1e-4)
+    # total log likelihoods within 1e-3 nats (of 32,000)
+    assert abs(est.score(X, y) - exact.score(X, y)) * len(y) < 1e-3
