@@ -3,7 +3,6 @@
 """
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from .objective import LOG_SHAPE_BOUNDS
