@@ -15,6 +15,13 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Under pytest-xdist (``-n auto``, as the README runs the suite) the workers
+# share the cores: each gets its share of threads, not a pool the size of the
+# machine (two workers of two threads on two cores queue behind each other).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+
 import importlib.util  # noqa: E402
 
 # The Bayesian estimator's examples need the optional extra (skpolar[bayes]);

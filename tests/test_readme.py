@@ -37,7 +37,8 @@ def test_readme_has_the_two_commands_and_their_constraint_file_exists():
     constraint = re.search(r"-c (\S+)", install).group(1)
     assert (ROOT / constraint).is_file()
     assert "python -m skpolar demo" in install
-    assert tests == "python -m pytest"
+    # the suite runs on every core (pytest-xdist, in the test extra)
+    assert tests == "python -m pytest -n auto"
 
 
 def test_cpu_install_line_matches_the_pin():
@@ -55,7 +56,7 @@ def test_readme_says_what_rho_means_and_how_to_run_the_cli():
     assert "0.5 is one population centred" in text
     assert "two camps" in text and "interval" in text
     assert "skpolar fit speeches.csv" in text
-    assert re.search(r"`python -m pytest` takes about \d+ minutes", text)
+    assert re.search(r"`python -m pytest -n auto` takes about \d+ minutes", text)
 
 
 def test_idle_torch_threads_sleep_during_the_tests():
