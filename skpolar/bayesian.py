@@ -4,11 +4,14 @@ import numbers
 import time
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import posterior
 from .estimator import PolarizationEstimator, _numpy_rng, check_n_samples, sample_model
+from .likelihood import log_marginal_rows
+from .utils import torch_threads
 
 # Largest vocabulary whose word probabilities posterior_emission="auto" samples.
 AUTO_SAMPLE_MAX_FEATURES = 50
@@ -241,7 +244,7 @@ init, device, verbose
         if self.inference == "nuts":
             # chains start apart, within the Laplace spread of the mode
             starts = rng.multivariate_normal(mode, cov, size=self.n_chains, method="eigh")
-            draws, divergences = posterior.run_nuts(
+            draws, diverging = posterior.run_nuts(
                 target, starts, seeds, self.n_warmup, self.n_draws,
                 target_accept=self.target_accept, n_jobs=self.n_jobs,
             )
@@ -250,9 +253,9 @@ init, device, verbose
                 target, mode, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
                 self.n_chains * self.n_draws,
             )
-            draws = draws[None]
+            draws, diverging = draws[None], None
         reported = target.reported(draws)
-        diagnostics = (posterior.diagnose(reported, divergences)
+        diagnostics = (posterior.diagnose(reported, diverging)
                        if self.inference == "nuts" else {})
         diagnostics.update(outside_box=target.outside_box(draws),
                            n_evaluations=target.n_evaluations,
@@ -265,6 +268,7 @@ init, device, verbose
             rho_ci_=posterior.hpd_interval(rho, _CI_LEVEL),
             rho_samples_=rho, posterior_samples_=reported, diagnostics_=diagnostics,
             _posterior_draws=draws.reshape(-1, target.dim), _posterior_layout=target.layout,
+            _diverging=diverging,
         )
         return state
 
@@ -307,8 +311,30 @@ init, device, verbose
         return sample_model(self._config["emission"], params, float(a), float(b), float(pi),
                             self._lengths, self.classes_, n_samples, rng)
 
-    def to_arviz(self):
-        """The posterior draws as an ``arviz.InferenceData`` (group ``posterior``).
+    def to_arviz(self, X=None, y=None):
+        """The posterior draws as an ``arviz.InferenceData``.
+
+        Group ``posterior`` holds ``rho``, ``alpha``, ``beta`` and ``pi`` by
+        chain and draw (VI's draws as one chain); after NUTS,
+        ``sample_stats`` holds ``diverging``, whether the transition to each
+        draw diverged. Given the speeches ``X`` (and their parties ``y``),
+        ``log_likelihood`` holds every speech's log marginal likelihood
+        ``log p(x)`` (``log p(x, y)`` with ``y``) at every draw, as
+        :meth:`score_samples` computes it at the fit, for ``arviz.loo`` and
+        ``arviz.waic``: one scoring pass per draw, and an array of draws x
+        speeches.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or None
+            Speeches to score at every draw (the training speeches, for
+            leave-one-out cross-validation); None leaves ``log_likelihood`` out.
+        y : array-like of shape (n_samples,) or None
+            Their parties.
+
+        Returns
+        -------
+        arviz.InferenceData
 
         Examples
         --------
@@ -318,10 +344,36 @@ init, device, verbose
         ...                                     random_state=0).fit(X, y)
         >>> sorted(est.to_arviz().posterior.data_vars)
         ['alpha', 'beta', 'pi', 'rho']
+        >>> est.to_arviz(X, y).log_likelihood["speech"].shape  # chains, draws, speeches
+        (1, 2000, 1000)
         """
         check_is_fitted(self)
         posterior.require_bayes()
         import arviz
 
-        return arviz.from_dict(posterior={k: np.asarray(v)
-                                          for k, v in self.posterior_samples_.items()})
+        groups = {"posterior": {k: np.asarray(v) for k, v in self.posterior_samples_.items()}}
+        if self._diverging is not None:
+            groups["sample_stats"] = {"diverging": self._diverging}
+        if X is not None:
+            groups["log_likelihood"] = {"speech": self._draw_logliks(X, y)}
+        return arviz.from_dict(**groups)
+
+    def _draw_logliks(self, X, y):
+        """Every speech's log marginal likelihood at every draw, shape (chains, draws, n)."""
+        scoring = self._scoring_rows(X, y)
+        rows, inverse = scoring["rows"], scoring["inverse"]
+        chunks = rows.chunks(self._config["grid_size"], self._device())
+        n_chains = np.shape(self.posterior_samples_["rho"])[0]
+        out = np.empty((len(self._posterior_draws), rows.X.shape[0]))
+        with torch.no_grad(), torch_threads(self._work(rows.X)):
+            for i, draw in enumerate(self._posterior_draws):
+                problem, emission, params = self._scoring_problem(
+                    self._posterior_layout.params(draw))
+                log_w = problem.log_weights(params)
+                prepared = emission.prepare(params, problem.u)
+                for chunk in chunks:
+                    values, _ = log_marginal_rows(chunk, emission, prepared, log_w)
+                    out[i, chunk.rows] = values.cpu().numpy()
+        if inverse is not None:
+            out = out[:, inverse]
+        return out.reshape(n_chains, -1, out.shape[1])

@@ -997,6 +997,32 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
 
         Uses the settings of the fit, whatever ``set_params`` changed since.
         """
+        scoring = self._scoring_rows(X, y, groups)
+        rows, inverse = scoring["rows"], scoring["inverse"]
+        config = self._config
+        device = self._device()
+        problem, emission, params = self._scoring_problem(self._params)
+        with torch.no_grad(), torch_threads(self._work(rows.X)):
+            log_w = problem.log_weights(params)
+            prepared = emission.prepare(params, problem.u)
+            summary = posterior_summaries(
+                rows.chunks(config["grid_size"], device), emission, prepared, log_w,
+                problem.u, rows.X.shape[0], level=level,
+            )
+        if groups is None and inverse is not None:
+            summary = {name: values[inverse] for name, values in summary.items()}
+        summary["dtype"] = scoring["dtype"]
+        summary["lengths"] = scoring["lengths"]
+        if groups is not None:
+            summary["labels"], summary["inverse"] = scoring["labels"], inverse
+        return summary
+
+    def _scoring_rows(self, X, y=None, groups=None):
+        """Validated ``X`` (and ``y``, ``groups``) as the rows to score.
+
+        Distinct rows once each (``inverse`` expands them back), or one row per
+        speaker with ``groups``; the counts weighted by the fitted dispersion.
+        """
         check_is_fitted(self)
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
@@ -1010,7 +1036,6 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                     f"y must have shape ({X.shape[0]},) to match X, got {y.shape}."
                 )
             side = self._encode(y)
-        config = self._config
         X64 = X.astype(np.float64, copy=False)
         lengths = np.asarray(X64.sum(axis=1)).reshape(-1)
         labels = inverse = None
@@ -1033,25 +1058,20 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                                    minlength=len(labels))
             rows = Rows.of(sum_by_group(X64, inverse, len(labels), weight), group_side,
                            log_coef=log_coef)
+        return {"rows": rows, "inverse": inverse, "labels": labels, "lengths": lengths,
+                "dtype": X.dtype}
+
+    def _scoring_problem(self, params):
+        """The empty-data problem, emission and torch parameters that score rows at ``params``."""
+        config = self._config
         device = self._device()
         emission = make_emission(config["emission"], config["l2_penalty"])
-        params = {k: torch.as_tensor(v, device=device) for k, v in self._params.items()}
-        problem = Problem([], emission, X.shape[1], config["grid_size"], config["quadrature"],
-                          pi=None if "logit_pi" in params else self.pi_, device=device)
-        with torch.no_grad(), torch_threads(self._work(rows.X)):
-            log_w = problem.log_weights(params)
-            prepared = emission.prepare(params, problem.u)
-            summary = posterior_summaries(
-                rows.chunks(config["grid_size"], device), emission, prepared, log_w,
-                problem.u, rows.X.shape[0], level=level,
-            )
-        if groups is None and inverse is not None:
-            summary = {name: values[inverse] for name, values in summary.items()}
-        summary["dtype"] = X.dtype
-        summary["lengths"] = lengths
-        if groups is not None:
-            summary["labels"], summary["inverse"] = labels, inverse
-        return summary
+        params = {k: torch.as_tensor(v, device=device) for k, v in params.items()}
+        problem = Problem([], emission, self.n_features_in_, config["grid_size"],
+                          config["quadrature"], pi=None if "logit_pi" in params else self.pi_,
+                          device=device)
+        return problem, emission, params
+
 
     def sample(self, n_samples=1, random_state=None):
         """Draw speeches, parties and stances from the fitted model.

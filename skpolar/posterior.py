@@ -402,7 +402,7 @@ class LogPosterior:
 
 
 def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth):
-    """One NUTS chain: ``(draws, divergences, likelihood evaluations)``."""
+    """One NUTS chain: ``(draws, indices of divergent draws, likelihood evaluations)``."""
     require_bayes()
     from pyro.infer.mcmc import MCMC, NUTS
 
@@ -424,7 +424,7 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
         with torch_threads(0):
             mcmc.run()
     return (mcmc.get_samples()["theta"].detach().numpy(),
-            len(mcmc.diagnostics()["divergences"]["chain 0"]),
+            np.asarray(mcmc.diagnostics()["divergences"]["chain 0"], dtype=np.int64),
             target.n_evaluations)
 
 
@@ -435,8 +435,9 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
     A chain's draws depend on its seed alone, so they are the same whatever
     ``n_jobs`` (joblib's meaning: None is one at a time, -1 all cores).
 
-    Returns ``(draws, divergences)``: draws of shape (chains, n_draws, dim)
-    and the number of divergent transitions per chain after warm-up.
+    Returns ``(draws, diverging)``: draws of shape (chains, n_draws, dim)
+    and, of the same (chains, n_draws) shape, whether the transition that
+    gave each draw diverged.
     """
     require_bayes()
     chains = Parallel(n_jobs=n_jobs)(
@@ -445,7 +446,10 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
         for start, seed in zip(starts, seeds, strict=True)
     )
     target.n_evaluations += sum(c[2] for c in chains)
-    return np.stack([c[0] for c in chains]), np.asarray([c[1] for c in chains])
+    diverging = np.zeros((len(chains), n_draws), dtype=bool)
+    for k, (_, divergent, _) in enumerate(chains):
+        diverging[k, divergent] = True
+    return np.stack([c[0] for c in chains]), diverging
 
 
 def find_mode(target, start=None):

@@ -1,5 +1,6 @@
 """BayesianPolarizationEstimator: the posterior against brute force, seeds, errors."""
 
+import copy
 import subprocess
 import sys
 import warnings
@@ -193,6 +194,40 @@ def test_posterior_predictive_and_arviz(tiny):
     # the stance methods use the maximum-likelihood fit
     assert est.transform(X[:4]).shape == (4, 1)
     assert "interval" not in est.get_params()
+
+
+def test_arviz_export_carries_divergences_and_every_speechs_log_likelihood(tiny):
+    import arviz
+
+    X, y = tiny
+    est = BayesianPolarizationEstimator(grid_size=10, n_chains=2, n_warmup=30, n_draws=40,
+                                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", posterior.PosteriorWarning)
+        est.fit(X, y)
+    data = est.to_arviz(X[:50], y[:50])
+    assert data.posterior["rho"].shape == (2, 40)
+    diverging = data.sample_stats["diverging"].values
+    assert diverging.shape == (2, 40) and diverging.dtype == bool
+    assert diverging.sum() == est.diagnostics_["divergences"]
+    loglik = data.log_likelihood["speech"].values
+    assert loglik.shape == (2, 40, 50)
+    # each draw's column is score_samples with that draw's parameters
+    for chain, draw in [(0, 0), (1, 39)]:
+        refit = copy.deepcopy(est)
+        refit._params = est._posterior_layout.params(est._posterior_draws[chain * 40 + draw])
+        np.testing.assert_allclose(loglik[chain, draw], refit.score_samples(X[:50], y[:50]),
+                                   rtol=1e-12)
+    assert not np.allclose(loglik[0, 0], loglik[1, 39])
+    with warnings.catch_warnings():
+        # 80 draws are too few for the Pareto smoothing's shape estimate
+        warnings.simplefilter("ignore", UserWarning)
+        assert np.isfinite(arviz.loo(data).elpd_loo)
+    # without speeches there is no log likelihood; VI has no sample statistics
+    assert "log_likelihood" not in est.to_arviz().groups()
+    vi = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=20,
+                                       random_state=0).fit(X, y)
+    assert "sample_stats" not in vi.to_arviz().groups()
 
 
 def test_missing_pyro_names_the_extra(tiny, monkeypatch):
