@@ -30,13 +30,16 @@ fit's poles, which the sample treats as the truth, give 5,500 of the 14,503
 words probability zero at one pole).
 
 Run from the project root (the senate model is fitted once, about half a
-minute, and cached in ``--cache``)::
+minute, and cached in ``--cache``); ``--out`` appends one row per corpus to a
+CSV, with the commit, as it finishes::
 
     PYTHONPATH=. python benchmarks/crossfit_axis.py --generator senate --n 5000 --rho 0.6 0.8
-    PYTHONPATH=. python benchmarks/crossfit_axis.py --generator shared --v 2000 --n 1000
+    PYTHONPATH=. python benchmarks/crossfit_axis.py --generator shared --v 2000 --n 1000 \
+        --out benchmarks/results/crossfit_axis.csv
 """
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -57,6 +60,9 @@ def main(argv=None):
     parser.add_argument("--rho", type=float, nargs="+", default=[0.6, 0.8])
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--cache", default="senate_model.pkl")
+    parser.add_argument("--first-replicate", type=int, default=0,
+                        help="replicate number (and seed) to start from")
+    parser.add_argument("--out", help="CSV to append one row per corpus to")
     args = parser.parse_args(argv)
 
     from skpolar import PolarizationEstimator
@@ -64,12 +70,13 @@ def main(argv=None):
     from skpolar.estimator import _CROSSFIT_STARTS
 
     warnings.filterwarnings("ignore")
-    print(f"skpolar code: {code_version()}; generator {args.generator}, N = {args.n}")
+    version = code_version()
+    print(f"skpolar code: {version}; generator {args.generator}, N = {args.n}")
     print(f"{'rho':>5} {'rep':>3} {'ml':>7} {'5-fold':>7} {'loo':>7} {'predictive':>10} "
           f"{'true axis':>9} {'s':>6}")
     errors = {name: [] for name in ("ml", "5-fold", "loo", "predictive", "true axis")}
     for rho in args.rho:
-        for rep in range(args.replicates):
+        for rep in range(args.first_replicate, args.first_replicate + args.replicates):
             start = time.perf_counter()
             seed = 1000 * rep + int(1000 * rho) + 11
             X, y, theta = draw(args.generator, args.v, args.n, rho, seed, args.cache, poles=True)
@@ -91,6 +98,17 @@ def main(argv=None):
             }
             for name, value in row.items():
                 errors[name].append(value - rho)
+            if args.out:
+                record = {"generator": args.generator,
+                          "v": args.v if args.generator == "shared" else X.shape[1],
+                          "n": args.n, "rho": rho, "replicate": rep, **row,
+                          "seconds": round(time.perf_counter() - start, 1), "commit": version}
+                new = not os.path.exists(args.out)
+                with open(args.out, "a", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=list(record))
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(record)
             print(f"{rho:>5.2f} {rep:>3d} {row['ml']:>7.4f} {row['5-fold']:>7.4f} "
                   f"{row['loo']:>7.4f} {row['predictive']:>10.4f} {row['true axis']:>9.4f} "
                   f"{time.perf_counter() - start:>6.1f}", flush=True)
