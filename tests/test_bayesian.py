@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from sklearn.base import clone
 
@@ -42,9 +43,8 @@ def _brute_force(est, X, y):
     d, s = np.linspace(-2.5, 3.0, 139), np.linspace(-2.0, 6.0, 41)
     D, S = np.meshgrid(d, s, indexing="ij")
     points = np.column_stack([(S + D).ravel() / 2, (S - D).ravel() / 2])
-    with torch.no_grad():
-        log_prior = target.log_prior(torch.as_tensor(points)).numpy()
-    logp = log_prior - np.array([target.neg_loglik_and_grad(p)[0] for p in points])
+    logp = target.log_prior(points) - np.array([target.neg_loglik_and_grad(p)[0]
+                                                for p in points])
     logp = (logp - logp.max()).reshape(D.shape)
     # the box holds everything the posterior could reach
     assert max(logp[0].max(), logp[-1].max(), logp[:, 0].max(), logp[:, -1].max()) < -20
@@ -57,6 +57,107 @@ def _brute_force(est, X, y):
     rho = 1.0 / (1.0 + np.exp(-half))
     mean = float(np.sum(np.diff(cdf) * (rho[1:] + rho[:-1]) / 2))
     return mean, lambda q: np.interp(q, cdf, rho), lambda r: np.interp(r, rho, cdf)
+
+
+@pytest.mark.parametrize("concentration", [1.0, 0.5, 3.0])
+def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentration):
+    X, y = tiny
+    fit = PolarizationEstimator(grid_size=10, interval=None).fit(X, y)
+    Xv, side = fit._validate_fit_input(X, y, reset=False)
+    rows, _, _ = fit._fit_rows(Xv, side, None)
+    target = posterior.LogPosterior(fit._problem(rows), fit._params, True, (1.0, 2.0),
+                                    (0.0, 1.5), concentration)
+    rng = np.random.default_rng(1)
+    points = target.start * np.exp(rng.normal(scale=0.5, size=(2, target.dim)))
+    points[1, 1] = -points[1, 1]  # z and -z are the same probabilities
+
+    def reference(theta):
+        # normal priors, and each pole's Dirichlet density of its probabilities
+        # times the weights' Jacobian theta_ref ** n_words (up to a constant)
+        out = scipy.stats.norm.logpdf(theta[:3], [1.0, 1.0, 0.0], [2.0, 2.0, 1.5]).sum()
+        for weights in np.abs(theta[3:]).reshape(2, 2):
+            probs = np.append(weights, 1.0) / (1.0 + weights.sum())
+            out += scipy.stats.dirichlet.logpdf(probs, np.full(3, concentration))
+            out += 3 * np.log(probs[-1])
+        return out
+
+    values = target.log_prior(points)
+    assert values[0] - values[1] == pytest.approx(reference(points[0]) - reference(points[1]),
+                                                  rel=1e-10)
+    value, grad = target.log_prior(points[1], grad=True)
+    assert value == pytest.approx(values[1], rel=1e-14)
+    # central differences, steps relative to each coordinate (a rare word's
+    # weight is ~1e-6)
+    steps = np.diag(1e-5 * np.abs(points[1]))
+    numeric = ((target.log_prior(points[1] + steps) - target.log_prior(points[1] - steps))
+               / (2 * np.diag(steps)))
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
+
+
+def test_nuts_and_vi_agree_with_the_brute_force_posterior(tiny):
+    # pi fixed and the emission at its mode: a two-parameter posterior that a
+    # grid integrates exactly
+    X, y = tiny
+    settings = dict(grid_size=10, pi=0.5, posterior_emission="mode", random_state=0)
+    nuts = BayesianPolarizationEstimator(n_chains=2, n_warmup=150, n_draws=300,
+                                         **settings).fit(X, y)
+    mean, quantile, cdf = _brute_force(nuts, X, y)
+    assert nuts.diagnostics_["r_hat"] < 1.05
+    ess = nuts.diagnostics_["ess_bulk"]
+    # the draws' mean within four Monte Carlo errors, using the quadrature's sd
+    sd = np.sqrt(np.mean((nuts.rho_samples_ - mean) ** 2))
+    assert abs(nuts.rho_ - mean) < 4 * sd / np.sqrt(ess)
+    # and their share below each decile within four binomial errors
+    for q in (0.1, 0.5, 0.9):
+        share = np.mean(nuts.rho_samples_ < quantile(q))
+        assert abs(share - q) < 4 * np.sqrt(q * (1 - q) / ess)
+    lo, hi = nuts.rho_ci_
+    assert cdf(hi) - cdf(lo) == pytest.approx(0.95, abs=4 * np.sqrt(0.05 * 0.95 / ess))
+    # the approximation is Gaussian-like: its centre and spread match the bulk
+    vi = BayesianPolarizationEstimator(inference="vi", vi_steps=300, **settings).fit(X, y)
+    iqr = quantile(0.75) - quantile(0.25)
+    assert abs(np.median(vi.rho_samples_) - quantile(0.5)) < 0.25 * iqr
+    vi_iqr = np.subtract(*np.percentile(vi.rho_samples_, [75, 25]))
+    assert vi_iqr == pytest.approx(iqr, rel=0.2)
+    assert vi.elbo_.shape == (300,) and np.all(np.isfinite(vi.elbo_))
+    lo, hi = vi.rho_ci_
+    assert lo < quantile(0.5) < hi
+
+
+@pytest.mark.parametrize("sample_emission, pi, vocabulary_prior",
+                         [(False, 0.5, 0.0), (False, "fit", 0.0),
+                          (True, 0.5, 0.0), (True, "fit", 2.0)])
+def test_numpy_objectives_match_the_torch_objective(tiny, sample_emission, pi,
+                                                    vocabulary_prior):
+    # the posterior's NumPy paths (the emission at its mode, tabulated; or
+    # sampled, on SciPy rows) against Problem.value_and_grad
+    X, y = tiny
+    fit = PolarizationEstimator(grid_size=10, pi=pi, interval=None,
+                                vocabulary_prior=vocabulary_prior).fit(X, y)
+    Xv, side = fit._validate_fit_input(X, y, reset=False)
+    rows, _, _ = fit._fit_rows(Xv, side, None)
+    prior = BayesianPolarizationEstimator()
+    target = posterior.LogPosterior(fit._problem(rows), fit._params, sample_emission,
+                                    prior.log_shape_prior, prior.logit_pi_prior, 1.0)
+    name = "_numpy" if sample_emission else "_fixed"
+    assert getattr(target, name) is not None
+    rng = np.random.default_rng(0)
+    points = target.start + rng.normal(scale=0.7, size=(6, target.dim)) * (
+        np.arange(target.dim) < len(target.layout.low))
+    if sample_emission:
+        # the word weights moved multiplicatively, one of them to zero
+        points[:, len(target.layout.low):] *= np.exp(rng.normal(scale=0.3, size=(6, 4)))
+        points[-2, -1] = 0.0
+    points[-1, 0] = 30.0  # beyond the box: held at its edge, no gradient there
+    for theta in points:
+        fast = target.neg_loglik_and_grad(theta)
+        numpy_path = getattr(target, name)
+        setattr(target, name, None)
+        full = target.neg_loglik_and_grad(theta)
+        setattr(target, name, numpy_path)
+        assert fast[0] == pytest.approx(full[0], rel=1e-12)
+        np.testing.assert_allclose(fast[1], full[1], rtol=1e-9, atol=1e-9)
+    assert fast[1][0] == 0.0
 
 
 def test_nuts_and_vi_agree_with_the_brute_force_posterior(tiny):
