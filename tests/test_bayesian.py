@@ -59,6 +59,24 @@ def _brute_force(est, X, y):
     return mean, lambda q: np.interp(q, cdf, rho), lambda r: np.interp(r, rho, cdf)
 
 
+def test_numpy_objective_reads_sparse_chunks():
+    # 400 terms at 5% density: the chunks hold torch sparse CSR counts
+    X, y = make_polarized_speech(200, rho=0.8, n_features=400, speech_len=20, sparse=True,
+                                 random_state=0)
+    fit = PolarizationEstimator(grid_size=10, interval=None).fit(X, y)
+    Xv, side = fit._validate_fit_input(X, y, reset=False)
+    rows, _, _ = fit._fit_rows(Xv, side, None)
+    problem = fit._problem(rows)
+    assert problem.chunks[0].X.layout == torch.sparse_csr
+    target = posterior.LogPosterior(problem, fit._params, True, (1.0, 2.0), (0.0, 2.0), 1.0)
+    theta = target.start * 1.1
+    fast = target.neg_loglik_and_grad(theta)
+    target._numpy = None
+    full = target.neg_loglik_and_grad(theta)
+    assert fast[0] == pytest.approx(full[0], rel=1e-12)
+    np.testing.assert_allclose(fast[1], full[1], rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("concentration", [1.0, 0.5, 3.0])
 def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentration):
     X, y = tiny
