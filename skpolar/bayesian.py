@@ -365,10 +365,12 @@ init, device, verbose
         chunks = rows.chunks(self._config["grid_size"], self._device())
         n_chains = np.shape(self.posterior_samples_["rho"])[0]
         out = np.empty((len(self._posterior_draws), rows.X.shape[0]))
+        layout = self._posterior_layout
+        problem, emission = self._scoring_problem()
         with torch.no_grad(), torch_threads(self._work(rows.X)):
             for i, draw in enumerate(self._posterior_draws):
-                problem, emission, params = self._scoring_problem(
-                    self._posterior_layout.params(draw))
+                params = {k: torch.as_tensor(v, device=problem.device)
+                          for k, v in layout.params(draw).items()}
                 log_w = problem.log_weights(params)
                 prepared = emission.prepare(params, problem.u)
                 for chunk in chunks:

@@ -1000,13 +1000,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         scoring = self._scoring_rows(X, y, groups)
         rows, inverse = scoring["rows"], scoring["inverse"]
         config = self._config
-        device = self._device()
-        problem, emission, params = self._scoring_problem(self._params)
+        problem, emission = self._scoring_problem()
+        params = {k: torch.as_tensor(v, device=problem.device) for k, v in self._params.items()}
         with torch.no_grad(), torch_threads(self._work(rows.X)):
             log_w = problem.log_weights(params)
             prepared = emission.prepare(params, problem.u)
             summary = posterior_summaries(
-                rows.chunks(config["grid_size"], device), emission, prepared, log_w,
+                rows.chunks(config["grid_size"], problem.device), emission, prepared, log_w,
                 problem.u, rows.X.shape[0], level=level,
             )
         if groups is None and inverse is not None:
@@ -1061,16 +1061,15 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return {"rows": rows, "inverse": inverse, "labels": labels, "lengths": lengths,
                 "dtype": X.dtype}
 
-    def _scoring_problem(self, params):
-        """The empty-data problem, emission and torch parameters that score rows at ``params``."""
+    def _scoring_problem(self):
+        """The empty-data problem and the emission that score rows at the fit's settings."""
         config = self._config
-        device = self._device()
         emission = make_emission(config["emission"], config["l2_penalty"])
-        params = {k: torch.as_tensor(v, device=device) for k, v in params.items()}
         problem = Problem([], emission, self.n_features_in_, config["grid_size"],
-                          config["quadrature"], pi=None if "logit_pi" in params else self.pi_,
-                          device=device)
-        return problem, emission, params
+                          config["quadrature"],
+                          pi=None if "logit_pi" in self._params else self.pi_,
+                          device=self._device())
+        return problem, emission
 
 
     def sample(self, n_samples=1, random_state=None):

@@ -160,6 +160,35 @@ class Layout:
         return out
 
 
+def _by_nodes(chunks, rows, stack):
+    """The chunks' rows grouped by the node range they may sit on.
+
+    ``rows(chunk)`` gives a chunk's per-row array, ``stack`` joins a group's
+    arrays. Returns ``[(nodes, stacked rows, weight, log_coef)]``.
+    """
+    groups = {}
+    for chunk in chunks:
+        groups.setdefault((chunk.nodes.start, chunk.nodes.stop), []).append(chunk)
+    return [(slice(*nodes), stack([rows(c) for c in group]),
+             np.concatenate([c.weight.double().cpu().numpy() for c in group]),
+             np.concatenate([c.log_coef.double().cpu().numpy() for c in group]))
+            for nodes, group in groups.items()]
+
+
+def _row_posteriors(joint, weight, log_coef):
+    """Weighted log marginal likelihood of rows and their posteriors times their weights.
+
+    ``joint`` (rows x nodes: log prior weight plus the row's log likelihood)
+    is overwritten by the posteriors, as in :func:`skpolar.likelihood.accumulate`.
+    """
+    peak = np.maximum(joint.max(axis=1), np.finfo(float).min)
+    joint -= peak[:, None]
+    post = np.exp(joint, out=joint)
+    row_total = post.sum(axis=1)
+    post *= (weight / row_total)[:, None]
+    return float(weight @ (peak + np.log(row_total) + log_coef)), post
+
+
 class _FixedEmission:
     """The objective of ``problem`` as a function of its prior parameters alone.
 
@@ -176,19 +205,11 @@ class _FixedEmission:
         with torch.no_grad():
             params = problem.unpack(base, shapes)
             prepared = problem.emission.prepare(params, problem.u)
-            groups = {}
-            for chunk in problem.chunks:
-                nodes = (chunk.nodes.start, chunk.nodes.stop)
-                table = problem.emission.row_loglik(chunk, prepared, chunk.nodes)
-                groups.setdefault(nodes, []).append(
-                    (table.double().cpu().numpy(), chunk.weight.double().cpu().numpy(),
-                     chunk.log_coef.double().cpu().numpy()))
+            self.groups = _by_nodes(
+                problem.chunks,
+                lambda c: problem.emission.row_loglik(c, prepared, c.nodes).double().cpu().numpy(),
+                np.concatenate)
             self.penalty = float(torch.as_tensor(problem.emission.penalty(params)))
-        self.groups = [
-            (slice(*nodes), np.concatenate([t for t, _, _ in parts]),
-             np.concatenate([w for _, w, _ in parts]), np.concatenate([c for _, _, c in parts]))
-            for nodes, parts in groups.items()
-        ]
 
     def value_and_grad(self, prior):
         """Mean penalized negative log likelihood per speech and its gradient in ``prior``."""
@@ -197,13 +218,9 @@ class _FixedEmission:
         mass = np.zeros(len(log_w))
         with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
             for nodes, table, weight, log_coef in self.groups:
-                joint = table + log_w[nodes]
-                top = np.maximum(joint.max(axis=1), np.finfo(float).min)
-                joint -= top[:, None]
-                post = np.exp(joint, out=joint)
-                row_total = post.sum(axis=1)
-                loglik += float(weight @ (top + np.log(row_total) + log_coef))
-                mass[nodes] += (weight / row_total) @ post
+                part, post = _row_posteriors(table + log_w[nodes], weight, log_coef)
+                loglik += part
+                mass[nodes] += post.sum(axis=0)
         used = mass > 0
         n = self.problem.n_total
         # Fisher's identity, as in Problem.value_and_grad
@@ -234,17 +251,10 @@ class _NumpyTwoPole:
         self.p = np.clip((u + 1.0) / 2.0, 0.0, 1.0)
         prior = problem.emission.prior_counts
         self.prior_counts = None if prior is None else prior.cpu().numpy()
-        groups = {}
-        for chunk in problem.chunks:
-            groups.setdefault((chunk.nodes.start, chunk.nodes.stop), []).append(
-                (_scipy_rows(chunk.X), chunk.weight.double().cpu().numpy(),
-                 chunk.log_coef.double().cpu().numpy()))
-        self.groups = []
-        for nodes, parts in groups.items():
-            X = scipy.sparse.vstack([x for x, _, _ in parts], format="csr")
-            self.groups.append((slice(*nodes), X, X.T.tocsr(),
-                                np.concatenate([w for _, w, _ in parts]),
-                                np.concatenate([c for _, _, c in parts])))
+        self.groups = [(nodes, X, X.T.tocsr(), weight, log_coef)
+                       for nodes, X, weight, log_coef in _by_nodes(
+                           problem.chunks, lambda c: _scipy_rows(c.X),
+                           lambda parts: scipy.sparse.vstack(parts, format="csr"))]
 
     @classmethod
     def applies(cls, problem, shapes):
@@ -273,12 +283,8 @@ class _NumpyTwoPole:
             for nodes, X, XT, weight, log_coef in self.groups:
                 p = self.p[nodes]
                 table = np.log(np.outer(left, 1.0 - p) + np.outer(right, p)) + top[:, None]
-                joint = X @ table + log_w[nodes]
-                peak = np.maximum(joint.max(axis=1), np.finfo(float).min)
-                post = np.exp(joint - peak[:, None])
-                row_total = post.sum(axis=1)
-                loglik += float(weight @ (peak + np.log(row_total) + log_coef))
-                post *= (weight / row_total)[:, None]
+                part, post = _row_posteriors(X @ table + log_w[nodes], weight, log_coef)
+                loglik += part
                 mass[nodes] += post.sum(axis=0)
                 # expected counts per word and node over the mixture there
                 share = (XT @ post) / (np.outer(floored[0], 1.0 - p) + np.outer(floored[1], p))
@@ -400,16 +406,16 @@ class LogPosterior:
         layout = self.layout
         self.n_evaluations += 1
         n = self.problem.n_total
+        full = layout.full(theta)
         if self._fixed is not None:
-            value, prior_grad = self._fixed.value_and_grad(layout.full(theta)[layout.prior_index])
+            value, prior_grad = self._fixed.value_and_grad(full[layout.prior_index])
         else:
             if self._numpy is not None:
-                value, full_grad = self._numpy.value_and_grad(layout.full(theta))
+                value, full_grad = self._numpy.value_and_grad(full)
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    value, full_grad = self.problem.value_and_grad(layout.full(theta),
-                                                                   layout.shapes)
+                    value, full_grad = self.problem.value_and_grad(full, layout.shapes)
             prior_grad = full_grad[layout.prior_index]
         k = len(layout.prior_index)
         grad = np.empty(len(theta))
