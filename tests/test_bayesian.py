@@ -145,6 +145,27 @@ def test_numpy_objectives_match_the_torch_objective(tiny, sample_emission, pi,
     assert fast[1][0] == 0.0
 
 
+def test_tabulated_objective_survives_a_prior_far_from_every_speech(monkeypatch):
+    # Long speeches pin their stances; with a = 1e4, b = 0.01 the prior
+    # weighs the middle stances by exp(-6000), so those rows' products
+    # underflow and must be summed in logs, to the torch objective's value
+    X, y = make_polarized_speech(100, rho=0.6, speech_len=3000, random_state=0)
+    target = _target(X, y, False, pi=0.5)
+    redone = []
+    exact = posterior._row_posteriors
+    monkeypatch.setattr(posterior, "_row_posteriors",
+                        lambda joint, *args: (redone.append(len(joint)), exact(joint, *args))[1])
+    for theta in ([9.2, -4.6], [-4.6, 9.2]):
+        redone.clear()
+        fast = target.neg_loglik_and_grad(np.array(theta))
+        assert redone and 0 < sum(redone) < X.shape[0]
+        target._fixed, fixed = None, target._fixed
+        full = target.neg_loglik_and_grad(np.array(theta))
+        target._fixed = fixed
+        assert fast[0] == pytest.approx(full[0], rel=1e-12)
+        np.testing.assert_allclose(fast[1], full[1], rtol=1e-9, atol=1e-300)
+
+
 def test_nuts_and_vi_agree_with_the_brute_force_posterior(tiny):
     # pi fixed and the emission at its mode: a two-parameter posterior that a
     # grid integrates exactly
