@@ -205,9 +205,9 @@ class _FixedEmission:
     masses the transposed product: an evaluation is two matrix-vector
     products and the quadrature, in NumPy, instead of an E-step with its
     sparse products (4-6x faster per evaluation on the Bayesian tests'
-    corpus) or a logsumexp over the whole table (three times the cost
-    of the two products on the Senate corpus). Rows that may sit on the same
-    nodes share one table.
+    corpus) or a logsumexp over the whole table (ten times the cost of
+    the two products on the Senate corpus: 38-44 ms against 3.7-3.8 ms).
+    Rows that may sit on the same nodes share one table.
     """
 
     def __init__(self, problem, base, shapes):
@@ -240,8 +240,8 @@ class _FixedEmission:
                 # A row whose best nodes the prior weighs almost to nothing
                 # (an extreme a or b, as early in a warm-up) keeps too few
                 # digits in the product, or none: its sum is redone in logs.
-                exact = ~(total > _SCALED_FLOOR)
-                keep = ~exact
+                keep = total > _SCALED_FLOOR
+                exact = ~keep
                 loglik += float(weight[keep] @ (peak[keep] + shift + log_coef[keep]
                                                 + np.log(total[keep])))
                 share = np.where(keep, weight, 0.0) / np.where(keep, total, 1.0)
