@@ -37,13 +37,17 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse
 import scipy.stats
 import torch
 from joblib import Parallel, delayed
 
-from .emissions import _LOG_THETA_FLOOR, TwoPoleEmission
-from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
+from .objective import (
+    LOG_SHAPE_BOUNDS,
+    LOGIT_PI_BOUNDS,
+    _by_nodes,
+    _NumpyTwoPole,
+    _row_posteriors,
+)
 from .utils import global_rng_from, torch_threads
 
 INSTALL_HINT = "pip install 'skpolar[bayes]'"
@@ -165,35 +169,6 @@ class Layout:
         return out
 
 
-def _by_nodes(chunks, rows, stack):
-    """The chunks' rows grouped by the node range they may sit on.
-
-    ``rows(chunk)`` gives a chunk's per-row array, ``stack`` joins a group's
-    arrays. Returns ``[(nodes, stacked rows, weight, log_coef)]``.
-    """
-    groups = {}
-    for chunk in chunks:
-        groups.setdefault((chunk.nodes.start, chunk.nodes.stop), []).append(chunk)
-    return [(slice(*nodes), stack([rows(c) for c in group]),
-             np.concatenate([c.weight.double().cpu().numpy() for c in group]),
-             np.concatenate([c.log_coef.double().cpu().numpy() for c in group]))
-            for nodes, group in groups.items()]
-
-
-def _row_posteriors(joint, weight, log_coef):
-    """Weighted log marginal likelihood of rows and their posteriors times their weights.
-
-    ``joint`` (rows x nodes: log prior weight plus the row's log likelihood)
-    is overwritten by the posteriors, as in :func:`skpolar.likelihood.accumulate`.
-    """
-    peak = np.maximum(joint.max(axis=1), np.finfo(float).min)
-    joint -= peak[:, None]
-    post = np.exp(joint, out=joint)
-    row_total = post.sum(axis=1)
-    post *= (weight / row_total)[:, None]
-    return float(weight @ (peak + np.log(row_total) + log_coef)), post
-
-
 class _FixedEmission:
     """The objective of ``problem`` as a function of its prior parameters alone.
 
@@ -255,88 +230,6 @@ class _FixedEmission:
         n = self.problem.n_total
         # Fisher's identity, as in Problem.value_and_grad
         return -(loglik - self.penalty) / n, -(jac[:, used] @ mass[used]) / n
-
-
-class _NumpyTwoPole:
-    """The two-pole objective in NumPy, with the pole probabilities free (sampled).
-
-    The posterior's corpora are small (a vocabulary of at most 50 terms
-    unless the user asks for more), so an E-step's tensors are a few
-    hundred rows by a few hundred nodes, where torch's per-operation cost
-    is most of an evaluation: this is :meth:`Problem.value_and_grad`,
-    operation for operation, on SciPy sparse rows (about twice as fast: 0.7
-    to 1.3 ms against 1.7 to 2.2 ms per evaluation on the Bayesian tests'
-    corpus and the seed task, measured on a busy machine). Rows that may
-    sit on the same nodes share one matrix.
-    """
-
-    # more (rows x nodes) entries than this and torch's threads pay for themselves
-    MAX_ENTRIES = 4e6
-
-    def __init__(self, problem, shapes):
-        self.problem = problem
-        self.k = len(problem.prior_names)
-        self.shape = tuple(shapes[self.k][1])
-        u = problem.u.cpu().numpy()
-        self.p = np.clip((u + 1.0) / 2.0, 0.0, 1.0)
-        prior = problem.emission.prior_counts
-        self.prior_counts = None if prior is None else prior.cpu().numpy()
-        self.groups = [(nodes, X, X.T.tocsr(), weight, log_coef)
-                       for nodes, X, weight, log_coef in _by_nodes(
-                           problem.chunks, lambda c: _scipy_rows(c.X),
-                           lambda parts: scipy.sparse.vstack(parts, format="csr"))]
-
-    @classmethod
-    def applies(cls, problem, shapes):
-        """Whether ``problem`` is the two-pole, exact-rule objective of a small corpus."""
-        names = [name for name, _ in shapes[len(problem.prior_names):]]
-        entries = sum(c.X.shape[0] * (c.nodes.stop - c.nodes.start) for c in problem.chunks)
-        return (problem.quadrature == "exact" and names == ["eta"]
-                and isinstance(problem.emission, TwoPoleEmission)
-                and entries <= cls.MAX_ENTRIES)
-
-    def value_and_grad(self, full):
-        """Mean penalized negative log likelihood per speech and its gradient in ``full``."""
-        k, n = self.k, self.problem.n_total
-        log_w, jac = self.problem.prior_log_weights_numpy(full[:k], grad=True)
-        eta = full[k:].reshape(self.shape)
-        # by hand: scipy's logsumexp costs more than the rest of the emission here
-        peak = eta.max(axis=1, keepdims=True)
-        log_theta = eta - (peak + np.log(np.exp(eta - peak).sum(axis=1, keepdims=True)))
-        theta = np.exp(log_theta)
-        # the larger pole factored out per word, as in the torch E-step
-        top = np.maximum(log_theta[0], log_theta[1])
-        left, right = np.exp(log_theta - top)
-        floored = np.maximum(theta, np.exp(_LOG_THETA_FLOOR))
-        loglik, mass, to_pole = 0.0, np.zeros(len(log_w)), np.zeros(self.shape)
-        with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
-            for nodes, X, XT, weight, log_coef in self.groups:
-                p = self.p[nodes]
-                table = np.log(np.outer(left, 1.0 - p) + np.outer(right, p)) + top[:, None]
-                part, post = _row_posteriors(X @ table + log_w[nodes], weight, log_coef)
-                loglik += part
-                mass[nodes] += post.sum(axis=0)
-                # expected counts per word and node over the mixture there
-                share = (XT @ post) / (np.outer(floored[0], 1.0 - p) + np.outer(floored[1], p))
-                to_pole += np.vstack([share @ (1.0 - p), share @ p])
-            penalty, penalty_grad = 0.0, 0.0
-            if self.prior_counts is not None:
-                penalty = -float((self.prior_counts * log_theta).sum())
-                penalty_grad = -(self.prior_counts - theta * self.prior_counts.sum())
-        used = mass > 0
-        grad_eta = theta * (to_pole - (theta * to_pole).sum(axis=1, keepdims=True))
-        grad = np.concatenate([-(jac[:, used] @ mass[used]) / n,
-                               (-(grad_eta - penalty_grad) / n).ravel()])
-        return -(loglik - penalty) / n, grad
-
-
-def _scipy_rows(X):
-    """A chunk's counts (torch, sparse CSR or dense) as a SciPy CSR matrix in double."""
-    if X.layout == torch.sparse_csr:
-        return scipy.sparse.csr_matrix(
-            (X.values().double().cpu().numpy(), X.col_indices().cpu().numpy(),
-             X.crow_indices().cpu().numpy()), shape=tuple(X.shape))
-    return scipy.sparse.csr_matrix(X.double().cpu().numpy())
 
 
 class LogPosterior:

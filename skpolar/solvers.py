@@ -84,9 +84,10 @@ def minimize_lbfgs(problem, params, *, max_iter, tol, callback=None):
         for (lo, hi), s in zip(problem.bounds(shapes), scale, strict=True)
     ]
     curve = []
+    objective = problem.objective(shapes)
 
     def fun(z):
-        value, grad = problem.value_and_grad(z / scale, shapes)
+        value, grad = objective(z / scale)
         return value, grad / scale
 
     def record(intermediate_result):
