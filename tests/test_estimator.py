@@ -443,6 +443,39 @@ def test_fisher_identity_gradient_matches_autograd(emission):
     np.testing.assert_allclose(grad, expected.numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize("setting", ["free", "pi fixed", "rho fixed", "vocabulary prior",
+                                     "density rule"])
+def test_the_objective_l_bfgs_calls_is_value_and_grad(setting):
+    # L-BFGS evaluates through the NumPy twin where it applies; whichever
+    # path Problem.objective picks, it is Problem.value_and_grad
+    from skpolar.emissions import TwoPoleEmission
+    from skpolar.likelihood import make_chunks
+    from skpolar.objective import Problem, _NumpyTwoPole
+
+    X, y = make_polarized_speech(2000, rho=0.8, random_state=0)
+    counts = np.vstack([X[y == 0].sum(axis=0), X[y == 1].sum(axis=0)])
+    prior = counts.sum(axis=0) / counts.sum() if setting == "vocabulary prior" else None
+    family = TwoPoleEmission(prior_counts=prior)
+    problem = Problem(make_chunks(X, y, None, 20), family, 3, 20,
+                      "density" if setting == "density rule" else "exact",
+                      pi=0.4 if setting == "pi fixed" else None,
+                      fixed_rho=0.75 if setting == "rho fixed" else None)
+    start = {"log_a": np.log(3.0), "log_b": 0.2, "logit_pi": 0.3, "log_kappa": 1.5,
+             **family.init_params(counts, None)}
+    start = {name: start[name] for name in problem.prior_names + ("eta",)}
+    shapes = problem.layout(start)
+    objective = problem.objective(shapes)
+    twin = getattr(objective, "__self__", None)
+    assert isinstance(twin, _NumpyTwoPole) == (setting != "density rule")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = problem.pack(start) + 0.3 * rng.standard_normal(len(problem.pack(start)))
+        value, grad = objective(x)
+        expected_value, expected_grad = problem.value_and_grad(x, shapes)
+        assert value == pytest.approx(expected_value, rel=1e-12)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-12)
+
+
 def test_problem_on_a_coarser_grid_shares_the_data():
     from skpolar.emissions import make_emission
     from skpolar.likelihood import make_chunks
