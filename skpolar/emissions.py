@@ -31,6 +31,8 @@ It is not identified (its maximum-likelihood fit drifts to ``a, b -> inf``,
 ``rho -> 0.5``); it is kept to reproduce the notebook.
 """
 
+import threading
+
 import numpy as np
 import torch
 
@@ -177,7 +179,7 @@ class TwoPoleEmission:
         return {"top": top, "left": left, "right": right, "p": p, "by_nodes": {}}
 
     def row_loglik(self, chunk, prepared, nodes):
-        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
+        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``: a fresh (rows, nodes) tensor."""
         single = chunk.X32 is not None
         key = (nodes.start, nodes.stop, single)
         table = prepared["by_nodes"].get(key)
@@ -402,6 +404,7 @@ class LogLinearEmission:
         self.intercept = intercept
         self.l2_penalty = l2_penalty
         self.param_names = ("W", "c") if intercept else ("W",)
+        self._buffers = {}
 
     def init_params(self, class_counts, generator):
         """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
@@ -431,23 +434,47 @@ class LogLinearEmission:
         return torch.log_softmax(self._logits(params, u), dim=1)
 
     def prepare(self, params, u):
-        """What every speech's likelihood shares at these parameters (built once per pass)."""
-        logits = self._logits(params, u)
-        log_norm = torch.logsumexp(logits, dim=1)
-        prepared = {"u": u, "W": params["W"], "c": params.get("c"), "log_norm": log_norm}
-        if not (torch.is_grad_enabled() and params["W"].requires_grad):
-            # the word shares at every node, for the surrogate's gradient;
-            # made in the logits' own buffer
-            prepared["share"] = logits.sub_(log_norm[:, None]).exp_()
+        """What every speech's likelihood shares at these parameters (built once per pass).
+
+        Without a graph to build, the (nodes, V) word shares are made in a
+        buffer this emission keeps per thread and reuses: ``prepared["share"]``
+        holds until the thread's next ``prepare``.
+        """
+        W, c = params["W"], params.get("c")
+        prepared = {"u": u, "W": W, "c": c}
+        if torch.is_grad_enabled() and W.requires_grad:
+            prepared["log_norm"] = torch.logsumexp(self._logits(params, u), dim=1)
+            return prepared
+        # The logits, their maximum, the exponentials and the shares in one
+        # buffer, in place: on the Senate corpus (400 nodes x 14,503 words)
+        # fresh temporaries made this 82 ms, page faults mostly, against 14 ms.
+        share = self._buffer((len(u), len(W)), W.dtype, W.device)
+        torch.outer(u, W, out=share)
+        if c is not None:
+            share.add_(c)
+        top = share.amax(dim=1, keepdim=True)
+        total = share.sub_(top).exp_().sum(dim=1, keepdim=True)
+        prepared["share"] = share.div_(total)
+        prepared["log_norm"] = (top + total.log())[:, 0]
         return prepared
 
+    def _buffer(self, shape, dtype, device):
+        """This thread's reusable work buffer of ``shape``."""
+        key = (threading.get_ident(), tuple(shape), dtype, str(device))
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            self._buffers.clear()
+            buffer = self._buffers[key] = torch.empty(shape, dtype=dtype, device=device)
+        return buffer
+
     def row_loglik(self, chunk, prepared, nodes):
-        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, shape (rows, nodes)."""
+        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``: a fresh (rows, nodes) tensor."""
         slope = chunk.X @ prepared["W"]
-        out = slope[:, None] * prepared["u"][nodes][None, :]
-        out = out - chunk.lengths[:, None] * prepared["log_norm"][nodes][None, :]
+        # u_g (x . W) - S log Z(u_g) (+ x . c) as two rank-one updates of one buffer
+        out = torch.outer(slope, prepared["u"][nodes])
+        out.addr_(chunk.lengths, prepared["log_norm"][nodes], alpha=-1.0)
         if prepared["c"] is not None:
-            out = out + (chunk.X @ prepared["c"])[:, None]
+            out.add_((chunk.X @ prepared["c"])[:, None])
         return out
 
     def finish_stats(self, total, u):

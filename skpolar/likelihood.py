@@ -324,7 +324,9 @@ def chunk_log_joint(chunk, emission, prepared, log_weight):
     True
     """
     nodes = chunk.nodes
-    return emission.row_loglik(chunk, prepared, nodes) + log_weight[nodes]
+    # in place: row_loglik returns a fresh tensor, and another (rows, nodes)
+    # buffer costs as much in page faults as the addition itself
+    return emission.row_loglik(chunk, prepared, nodes).add_(log_weight[nodes])
 
 
 def accumulate(chunks, emission, prepared, log_weight, u, *, stats=True):

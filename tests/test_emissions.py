@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skpolar import PolarizationEstimator, make_polarized_speech
-from skpolar.emissions import TwoPoleEmission
+from skpolar.emissions import LogLinearEmission, TwoPoleEmission
 
 
 def test_the_vocabulary_prior_adds_its_pseudo_counts_in_the_m_step():
@@ -146,3 +146,32 @@ def test_single_precision_em_fit_reaches_the_double_precision_optimum():
     assert est.rho_ == pytest.approx(exact.rho_, abs=1e-4)
     # total log likelihoods within 1e-3 nats (of 32,000)
     assert abs(est.score(X, y) - exact.score(X, y)) * len(y) < 1e-3
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_loglinear_prepare_reuses_its_buffer_and_matches_log_softmax(intercept):
+    # Without a graph, prepare builds the word shares in place in a buffer it
+    # keeps; they must equal softmax(W u + c) and log_norm its normalizer, at
+    # every call, including one with other parameters after the first.
+    rng = np.random.default_rng(0)
+    u = torch.linspace(-0.95, 0.95, 12, dtype=torch.float64)
+    emission = LogLinearEmission(intercept=intercept)
+    shares = []
+    for scale in (1.0, 30.0):  # 30: logits far beyond exp's range without the shift
+        params = {"W": torch.as_tensor(scale * rng.normal(size=50))}
+        if intercept:
+            params["c"] = torch.as_tensor(scale * rng.normal(size=50))
+        with torch.no_grad():
+            prepared = emission.prepare(params, u)
+        table = emission.log_table(params, u)
+        torch.testing.assert_close(prepared["share"], table.exp(), rtol=1e-12, atol=0)
+        logits = u[:, None] * params["W"] + (params["c"] if intercept else 0.0)
+        torch.testing.assert_close(prepared["log_norm"], torch.logsumexp(logits, dim=1),
+                                   rtol=1e-13, atol=0)
+        shares.append(prepared["share"])
+    # one buffer: the second call overwrote the first call's shares
+    assert shares[0].data_ptr() == shares[1].data_ptr()
+    # with a graph the normalizer is differentiable and no buffer is used
+    W = torch.zeros(50, dtype=torch.float64, requires_grad=True)
+    graph = emission.prepare({"W": W, "c": torch.zeros(50, dtype=torch.float64)}, u)
+    assert "share" not in graph and graph["log_norm"].requires_grad
