@@ -58,6 +58,27 @@ def _logsumexp_rows(a):
     return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
 
 
+class _Buffers:
+    """Work buffers an emission reuses from one pass to the next, per thread.
+
+    Every fresh buffer of a few megabytes costs as much in page faults as the
+    arithmetic that fills it (the (nodes, V) tables of a large vocabulary),
+    so the tables of each pass are made in the previous pass's buffers. A
+    buffer holds until the same thread asks for its ``tag`` again.
+    """
+
+    def __init__(self):
+        self._store = {}
+
+    def get(self, tag, shape, dtype, device):
+        key = (threading.get_ident(), tag)
+        buffer = self._store.get(key)
+        if (buffer is None or buffer.shape != tuple(shape) or buffer.dtype != dtype
+                or buffer.device != torch.device(device)):
+            buffer = self._store[key] = torch.empty(shape, dtype=dtype, device=device)
+        return buffer
+
+
 def make_emission(name, l2_penalty=1.0, prior_counts=None):
     """The emission family called ``name``.
 
@@ -153,6 +174,7 @@ class TwoPoleEmission:
         self.prior_counts = (
             None if prior_counts is None else torch.as_tensor(prior_counts, dtype=torch.float64)
         )
+        self._buffers = _Buffers()
 
     def init_params(self, class_counts, generator):
         """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
@@ -172,7 +194,12 @@ class TwoPoleEmission:
         return top + torch.log((1.0 - p) * left + p * right)
 
     def prepare(self, params, u):
-        """What every speech's likelihood shares at these parameters (built once per pass)."""
+        """What every speech's likelihood shares at these parameters (built once per pass).
+
+        Without a graph to build, the tables ``row_loglik`` makes from it live
+        in buffers this emission reuses (:class:`_Buffers`): a ``prepared``
+        holds until the thread's next ``prepare``.
+        """
         top, left, right = _factored_poles(params["eta"])
         p = ((u + 1.0) / 2.0).clamp(0.0, 1.0)
         # the (V, nodes) tables of the node ranges speeches use, built on first use
@@ -184,13 +211,17 @@ class TwoPoleEmission:
         key = (nodes.start, nodes.stop, single)
         table = prepared["by_nodes"].get(key)
         if table is None:
-            # built transposed in one fresh buffer: a sparse product with a
-            # contiguous (V, nodes) table is a third faster, and every fresh
-            # 2G x V buffer costs as much as filling it (page faults)
+            # built transposed, in place in the last pass's buffer: a sparse
+            # product with a contiguous (V, nodes) table is a third faster
             p, left, right = prepared["p"][nodes], prepared["left"], prepared["right"]
             if single:
                 p, left, right = (t.to(torch.float32) for t in (p, left, right))
-            table = torch.outer(left, 1.0 - p).addr_(right, p).log_()
+            if torch.is_grad_enabled() and left.requires_grad:
+                table = torch.outer(left, 1.0 - p).addr_(right, p).log_()
+            else:
+                table = self._buffers.get(("table",) + key, (len(left), len(p)), p.dtype,
+                                          p.device)
+                torch.outer(left, 1.0 - p, out=table).addr_(right, p).log_()
             if not single:
                 table.add_(prepared["top"][:, None])
             prepared["by_nodes"][key] = table
@@ -202,7 +233,14 @@ class TwoPoleEmission:
         # rounded to ~1e-5; the rows' common part ``x . top`` (thousands of
         # nats, which float32 would round to ~1e-3) is added in double.
         top = prepared["top"]
-        return (chunk.X32 @ table).to(top.dtype).add_(chunk.X @ top[:, None])
+        if table.requires_grad:
+            product = chunk.X32 @ table
+        else:
+            product = self._buffers.get(("product",) + key + (chunk.X32.shape[0],),
+                                        (chunk.X32.shape[0], table.shape[1]), table.dtype,
+                                        table.device)
+            torch.mm(chunk.X32, table, out=product)
+        return product.to(top.dtype).add_(chunk.X @ top[:, None])
 
     def add_stats(self, total, chunk, post, nodes, u):
         """Add a chunk's expected-count statistics under posterior ``post`` to ``total``."""
@@ -217,9 +255,11 @@ class TwoPoleEmission:
             # dropped first: subnormal operands made the product 3x slower
             post32 = post.to(torch.float32)
             post32.masked_fill_(post32 < _SINGLE_FLOOR, 0.0)
-            counts = (chunk.XT32 @ post32).to(post.dtype)
+            counts = self._buffers.get(("counts",) + key, (chunk.XT32.shape[0], post.shape[1]),
+                                       torch.float32, post.device)
+            torch.mm(chunk.XT32, post32, out=counts)
             if part is None:
-                total[key] = counts
+                total[key] = counts.to(post.dtype)
             else:
                 part.add_(counts)
         elif part is None:
@@ -313,8 +353,8 @@ class TwoPoleEmission:
         tiny = float(np.exp(_LOG_THETA_FLOOR))
         theta = torch.softmax(params["eta"], dim=1).clamp_min(tiny)
         prior = 0.0 if self.prior_counts is None else self.prior_counts.to(theta)
-        # one buffer per node range for all passes (fresh ones cost page faults)
-        shares = {key: torch.empty_like(block, memory_format=torch.contiguous_format)
+        # one buffer per node range for all passes and M-steps
+        shares = {key: self._buffers.get(("share", key), block.shape, block.dtype, block.device)
                   for key, block in blocks.items()}
         for _ in range(_M_STEP_PASSES):
             to_left, to_right = _pole_sums(theta, p, blocks, shares)
@@ -404,7 +444,7 @@ class LogLinearEmission:
         self.intercept = intercept
         self.l2_penalty = l2_penalty
         self.param_names = ("W", "c") if intercept else ("W",)
-        self._buffers = {}
+        self._buffers = _Buffers()
 
     def init_params(self, class_counts, generator):
         """Starting parameters from the parties' word counts (``class_counts``, shape (2, V))."""
@@ -437,7 +477,7 @@ class LogLinearEmission:
         """What every speech's likelihood shares at these parameters (built once per pass).
 
         Without a graph to build, the (nodes, V) word shares are made in a
-        buffer this emission keeps per thread and reuses: ``prepared["share"]``
+        buffer this emission reuses (:class:`_Buffers`): ``prepared["share"]``
         holds until the thread's next ``prepare``.
         """
         W, c = params["W"], params.get("c")
@@ -448,7 +488,7 @@ class LogLinearEmission:
         # The logits, their maximum, the exponentials and the shares in one
         # buffer, in place: on the Senate corpus (400 nodes x 14,503 words)
         # fresh temporaries made this 82 ms, page faults mostly, against 14 ms.
-        share = self._buffer((len(u), len(W)), W.dtype, W.device)
+        share = self._buffers.get("share", (len(u), len(W)), W.dtype, W.device)
         torch.outer(u, W, out=share)
         if c is not None:
             share.add_(c)
@@ -457,15 +497,6 @@ class LogLinearEmission:
         prepared["share"] = share.div_(total)
         prepared["log_norm"] = (top + total.log())[:, 0]
         return prepared
-
-    def _buffer(self, shape, dtype, device):
-        """This thread's reusable work buffer of ``shape``."""
-        key = (threading.get_ident(), tuple(shape), dtype, str(device))
-        buffer = self._buffers.get(key)
-        if buffer is None:
-            self._buffers.clear()
-            buffer = self._buffers[key] = torch.empty(shape, dtype=dtype, device=device)
-        return buffer
 
     def row_loglik(self, chunk, prepared, nodes):
         """``x . log phi(u_g)`` for the chunk's rows at ``nodes``: a fresh (rows, nodes) tensor."""
