@@ -15,7 +15,15 @@ SMALL_WORK = 20_000_000
 
 @contextlib.contextmanager
 def torch_threads(work):
-    """Run the block on one torch and BLAS thread when ``work`` is small; restore afterwards.
+    """Run the block on one BLAS thread, and on one torch thread when ``work`` is small.
+
+    BLAS (NumPy's and SciPy's: L-BFGS-B's vector updates, the quadrature's
+    small products) runs on one thread whatever the size. Its threads and
+    torch's OpenMP threads otherwise take turns on the same cores, each
+    runtime's idle threads spinning while the other's work: on 2 cores the
+    Senate corpus' log-linear fit took 8.5 s with two BLAS threads, 13 s when
+    torch had been imported before skpolar, and 6 s with one (scikit-learn's
+    KMeans limits BLAS inside its OpenMP loops for the same reason).
 
     Safe under concurrent fits in threads. torch's thread count is the calling
     thread's OpenMP setting, and ``torch.set_num_threads`` also writes a
@@ -37,45 +45,47 @@ def torch_threads(work):
     >>> torch.get_num_threads() == before
     True
     """
-    if work >= SMALL_WORK:
-        yield
-        return
+    small = work < SMALL_WORK
     openmp, blas = _thread_controllers()
-    # torch copies its process-wide default into a thread's OpenMP setting on
-    # the thread's first use; do that now, or it would undo the limit below
-    torch.get_num_threads()
+    if small:
+        # torch copies its process-wide default into a thread's OpenMP setting
+        # on the thread's first use; do that now, or it would undo the limit
+        torch.get_num_threads()
     with _LIMIT_LOCK:
         if _LIMIT_STATE["depth"] == 0:
             _LIMIT_STATE["blas"] = blas.limit(limits=1) if blas is not None else None
-            if openmp is None:
-                # no OpenMP runtime to limit per thread: fall back on torch's
-                # process-wide setting, saved once and restored by the last block
+        _LIMIT_STATE["depth"] += 1
+        if small and openmp is None:
+            # no OpenMP runtime to limit per thread: fall back on torch's
+            # process-wide setting, saved once and restored by the last block
+            if _LIMIT_STATE["torch_depth"] == 0:
                 _LIMIT_STATE["torch"] = torch.get_num_threads()
                 torch.set_num_threads(1)
-        _LIMIT_STATE["depth"] += 1
-    before = [lib.get_num_threads() for lib in openmp.lib_controllers] if openmp else []
+            _LIMIT_STATE["torch_depth"] += 1
+    limited = openmp.lib_controllers if small and openmp is not None else []
+    before = [lib.get_num_threads() for lib in limited]
     try:
-        if openmp is not None:
-            for lib in openmp.lib_controllers:
-                lib.set_num_threads(1)
+        for lib in limited:
+            lib.set_num_threads(1)
         yield
     finally:
-        if openmp is not None:
-            for lib, count in zip(openmp.lib_controllers, before, strict=True):
-                lib.set_num_threads(count)
+        for lib, count in zip(limited, before, strict=True):
+            lib.set_num_threads(count)
         with _LIMIT_LOCK:
             _LIMIT_STATE["depth"] -= 1
-            if _LIMIT_STATE["depth"] == 0:
-                if _LIMIT_STATE["blas"] is not None:
-                    _LIMIT_STATE["blas"].restore_original_limits()
-                if openmp is None:
+            if _LIMIT_STATE["depth"] == 0 and _LIMIT_STATE["blas"] is not None:
+                _LIMIT_STATE["blas"].restore_original_limits()
+            if small and openmp is None:
+                _LIMIT_STATE["torch_depth"] -= 1
+                if _LIMIT_STATE["torch_depth"] == 0:
                     torch.set_num_threads(_LIMIT_STATE["torch"])
 
 
 _LIMIT_LOCK = threading.Lock()
 # depth: torch_threads blocks running in any thread; blas: the limiter holding
-# the BLAS libraries at one thread while depth > 0
-_LIMIT_STATE = {"depth": 0, "blas": None, "torch": None}
+# the BLAS libraries at one thread while depth > 0; torch_depth: small blocks
+# holding torch's process-wide thread count at one (no OpenMP runtime found)
+_LIMIT_STATE = {"depth": 0, "blas": None, "torch": None, "torch_depth": 0}
 _CONTROLLERS = []
 
 

@@ -93,3 +93,17 @@ def test_nested_blocks_restore_on_the_way_out(two_torch_threads):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == two_torch_threads
     assert _blas_threads() == blas
+
+
+def test_large_work_keeps_torch_threads_and_limits_blas(two_torch_threads):
+    # BLAS's threads and torch's would take turns on the same cores: BLAS runs
+    # on one thread in every block, torch keeps its threads when work is large
+    blas = _blas_threads()
+    with torch_threads(work=10**12):
+        assert torch.get_num_threads() == two_torch_threads
+        assert all(count == 1 for _, count in _blas_threads())
+        with torch_threads(work=10):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == two_torch_threads
+        assert all(count == 1 for _, count in _blas_threads())
+    assert _blas_threads() == blas
