@@ -21,9 +21,10 @@ def torch_threads(work):
     small products) runs on one thread whatever the size. Its threads and
     torch's OpenMP threads otherwise take turns on the same cores, each
     runtime's idle threads spinning while the other's work: on 2 cores the
-    Senate corpus' log-linear fit took 8.5 s with two BLAS threads, 13 s when
-    torch had been imported before skpolar, and 6 s with one (scikit-learn's
-    KMeans limits BLAS inside its OpenMP loops for the same reason).
+    Senate corpus' log-linear fit took 8.6 s with two BLAS threads, 13.6 s
+    when torch had been imported before skpolar, and 6.4-6.7 s with one
+    (scikit-learn's KMeans limits BLAS inside its OpenMP loops for the same
+    reason).
 
     Safe under concurrent fits in threads. torch's thread count is the calling
     thread's OpenMP setting, and ``torch.set_num_threads`` also writes a
