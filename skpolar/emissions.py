@@ -477,8 +477,9 @@ class LogLinearEmission:
         """What every speech's likelihood shares at these parameters (built once per pass).
 
         Without a graph to build, the (nodes, V) word shares are made in a
-        buffer this emission reuses (:class:`_Buffers`): ``prepared["share"]``
-        holds until the thread's next ``prepare``.
+        buffer this emission reuses (:class:`_Buffers`), unnormalized:
+        ``prepared["share"] / prepared["share_total"][:, None]`` are the
+        shares, and they hold until the thread's next ``prepare``.
         """
         W, c = params["W"], params.get("c")
         prepared = {"u": u, "W": W, "c": c}
@@ -493,9 +494,11 @@ class LogLinearEmission:
         if c is not None:
             share.add_(c)
         top = share.amax(dim=1, keepdim=True)
-        total = share.sub_(top).exp_().sum(dim=1, keepdim=True)
-        prepared["share"] = share.div_(total)
-        prepared["log_norm"] = (top + total.log())[:, 0]
+        total = share.sub_(top).exp_().sum(dim=1)
+        # the shares are exp(logits - top) / total: the division is left to
+        # the node weights that meet them (surrogate), one pass fewer
+        prepared["share"], prepared["share_total"] = share, total
+        prepared["log_norm"] = top[:, 0] + total.log()
         return prepared
 
     def row_loglik(self, chunk, prepared, nodes):
@@ -530,11 +533,12 @@ class LogLinearEmission:
         # likelihood: d/dW_v of -sum_g L_g log Z(u_g) is -sum_g L_g share_gv u_g.
         # Differentiating the (nodes x V) normalizers by autograd instead
         # costs more than the whole E-step on a large vocabulary.
-        length = stats["node_length"]
-        share = prepared["share"]
-        q = params["W"] @ (stats["x_u"] - (length * u) @ share)
+        # both node-weighted sums of the shares in one pass over the table
+        length = stats["node_length"] / prepared["share_total"]
+        expected = torch.stack([length * u, length]) @ prepared["share"]
+        q = params["W"] @ (stats["x_u"] - expected[0])
         if self.intercept:
-            q = q + params["c"] @ (stats["x_total"] - length @ share)
+            q = q + params["c"] @ (stats["x_total"] - expected[1])
         return q
 
     def penalty(self, params):

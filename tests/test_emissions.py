@@ -151,8 +151,9 @@ def test_single_precision_em_fit_reaches_the_double_precision_optimum():
 @pytest.mark.parametrize("intercept", [True, False])
 def test_loglinear_prepare_reuses_its_buffer_and_matches_log_softmax(intercept):
     # Without a graph, prepare builds the word shares in place in a buffer it
-    # keeps; they must equal softmax(W u + c) and log_norm its normalizer, at
-    # every call, including one with other parameters after the first.
+    # keeps (unnormalized, with their totals); they must equal softmax(W u + c)
+    # and log_norm its normalizer, at every call, including one with other
+    # parameters after the first.
     rng = np.random.default_rng(0)
     u = torch.linspace(-0.95, 0.95, 12, dtype=torch.float64)
     emission = LogLinearEmission(intercept=intercept)
@@ -164,7 +165,8 @@ def test_loglinear_prepare_reuses_its_buffer_and_matches_log_softmax(intercept):
         with torch.no_grad():
             prepared = emission.prepare(params, u)
         table = emission.log_table(params, u)
-        torch.testing.assert_close(prepared["share"], table.exp(), rtol=1e-12, atol=0)
+        share = prepared["share"] / prepared["share_total"][:, None]
+        torch.testing.assert_close(share, table.exp(), rtol=1e-12, atol=0)
         logits = u[:, None] * params["W"] + (params["c"] if intercept else 0.0)
         torch.testing.assert_close(prepared["log_norm"], torch.logsumexp(logits, dim=1),
                                    rtol=1e-13, atol=0)
