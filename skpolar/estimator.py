@@ -59,9 +59,9 @@ _Z95 = 1.959963984540054
 # parameters at most: autograd makes one pass over the data per parameter
 # (403 parameters, 2,000 speeches: 3.5 s, three times the fit itself).
 _HESSIAN_MAX_PARAMS = 100
-# EM's coarse start (see _minimize): a grid _COARSE_FACTOR times coarser, for
-# grids of at least _COARSE_FACTOR * _COARSE_MIN_GRID nodes per side and
-# budgets of at least 2 * _COARSE_MIN_ITER E-steps
+# A fit's coarse start (see _minimize): a grid _COARSE_FACTOR times coarser,
+# for grids of at least _COARSE_FACTOR * _COARSE_MIN_GRID nodes per side and
+# budgets of at least 2 * _COARSE_MIN_ITER iterations
 _COARSE_FACTOR = 4
 _COARSE_MIN_GRID = 20
 _COARSE_MIN_ITER = 10
@@ -647,19 +647,26 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
     def _minimize(self, problem, params, callback=None, coarse_start=False):
         """Fit ``problem`` from ``params`` with the full-batch solver.
 
-        With ``coarse_start`` (a start far from the optimum), EM first runs on
-        a grid a quarter as fine, whose E-steps cost a quarter as much, and
-        then on the problem's own grid from there: the fit's approach to the
-        optimum, where most of its E-steps go, happens on the cheap grid, and
-        the answer is still the optimum on ``grid_size`` nodes. Half of
-        ``max_iter`` is the coarse stage's budget; ``n_iter`` counts the
-        E-steps of both.
+        With ``coarse_start`` (a start far from the optimum), the solver
+        first runs on a grid a quarter as fine, whose passes cost a quarter
+        as much, and then on the problem's own grid from there: the fit's
+        approach to the optimum, where most of its iterations go, happens on
+        the cheap grid, and the answer is still the optimum on ``grid_size``
+        nodes. Half of ``max_iter`` is the coarse stage's budget; ``n_iter``
+        counts the iterations of both.
+
+        L-BFGS gains as EM does. On the seed task (three terms, G = 200) a
+        fit took 0.070 s and takes 0.059 s; on the Senate corpus the
+        log-linear fit took 6.2 s and takes 4.3-4.7 s (121 iterations, most
+        of them coarse), and it stops nearer the optimum: rho 0.62407 against
+        0.62217 where a fit with ``tol=1e-12`` finds 0.62418 (the default
+        tolerance stops on the flat stretch of its likelihood either way).
         """
         full_batch = self._full_batch_solver(problem.n_features)
         solve = minimize_em if full_batch == "em" else minimize_lbfgs
         budget = self.max_iter
         first = None
-        if (coarse_start and full_batch == "em"
+        if (coarse_start
                 and problem.grid_size >= _COARSE_FACTOR * _COARSE_MIN_GRID
                 and budget >= 2 * _COARSE_MIN_ITER):
             coarse = problem.on_grid(problem.grid_size // _COARSE_FACTOR)
