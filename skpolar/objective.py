@@ -395,7 +395,7 @@ _PRIOR_GTOL = 1e-9
 
 
 def _box_arrays(bounds):
-    """``(low, high)`` arrays from L-BFGS-B style bounds, None as infinity."""
+    """L-BFGS-B style ``(low, high)`` pairs as two arrays, None as infinity."""
     lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds], dtype=float)
     hi = np.array([np.inf if b[1] is None else b[1] for b in bounds], dtype=float)
     return lo, hi

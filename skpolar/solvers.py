@@ -12,7 +12,7 @@ import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .objective import LOG_SHAPE_BOUNDS, _to_numpy
+from .objective import LOG_SHAPE_BOUNDS, _box_arrays, _to_numpy
 
 # |log a - log b| below this (rho < 0.55) counts as next to the a = b saddle.
 SADDLE_WIDTH = 0.2
@@ -178,7 +178,7 @@ def minimize_em(problem, params, *, max_iter, tol, callback=None):
     """
     emission = problem.emission
     shapes = problem.layout(params)
-    lo, hi = _box(problem.bounds(shapes))
+    lo, hi = _box_arrays(problem.bounds(shapes))
     n_prior = sum(int(np.prod(shape)) for name, shape in shapes if name in problem.prior_names)
     floor = getattr(emission, "log_floor", -np.inf)
     n_steps = 0
@@ -410,15 +410,8 @@ def leave_saddle(problem, params, info, *, minimize):
     return best, best_info
 
 
-def _box(bounds):
-    """L-BFGS-B style ``(low, high)`` pairs as two arrays, None as infinity."""
-    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
-    return lo, hi
-
-
 def _projected_gradient(x, g, bounds):
-    lo, hi = _box(bounds)
+    lo, hi = _box_arrays(bounds)
     step = np.clip(x - g, lo, hi) - x
     return float(np.max(np.abs(step))) if len(step) else 0.0
 
@@ -520,7 +513,7 @@ def run_epoch(problem, params, solver, data, batch_size, generator):
     """
     n = data.X.shape[0]
     shapes = problem.layout(params)
-    lo, hi = _box(problem.bounds(shapes))
+    lo, hi = _box_arrays(problem.bounds(shapes))
     x = problem.pack(params)
     if batch_size is None or batch_size >= n:
         batches = [np.arange(n)]
