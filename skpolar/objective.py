@@ -298,8 +298,10 @@ class Problem:
     def prior_m_step(self, params, mass):
         """The prior parameters that maximize ``sum_g mass_g log w_g`` (EM's M-step).
 
-        A few dozen evaluations of the quadrature, independent of the corpus
-        size; for the exact rule they run in NumPy with analytic gradients.
+        A few evaluations of the quadrature, independent of the corpus size;
+        for the exact rule they run in NumPy with analytic gradients, and
+        each call after the first starts from the curvature the last one
+        learnt (:func:`_warm_quasi_newton`).
         """
         prior = {name: params[name] for name in self.prior_names}
         shapes = [(name, np.shape(prior[name])) for name in self.prior_names]
@@ -449,9 +451,9 @@ def _warm_quasi_newton(fun, x, inv_hessian, lo, hi, *, ftol, gtol, max_iter=20):
             rho = 1.0 / sy
             left = eye - rho * np.outer(s, y)
             inv_hessian = left @ inv_hessian @ left.T + rho * np.outer(s, s)
-        decrease = value - trial_value
+        previous = value
         x, value, grad = trial, trial_value, trial_grad
-        if decrease <= ftol * max(abs(value), abs(trial_value), 1.0):
+        if previous - value <= ftol * max(abs(previous), abs(value), 1.0):
             return x, inv_hessian
     return None
 
