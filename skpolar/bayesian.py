@@ -210,6 +210,9 @@ init, device, verbose
         self.logit_pi_prior = logit_pi_prior
         self.vocabulary_concentration = vocabulary_concentration
 
+    # the posterior's evaluations need the rows in this process
+    _fits_dask_arrays = False
+
     def _check_settings(self):
         posterior.require_bayes()
         _prior_pair("log_shape_prior", self.log_shape_prior)
@@ -227,8 +230,8 @@ init, device, verbose
             return self.emission == "two_pole" and n_features <= AUTO_SAMPLE_MAX_FEATURES
         return self.posterior_emission == "sample"
 
-    def _fit(self, rows, X, side):
-        state = super()._fit(rows, X, side)
+    def _fit(self, rows):
+        state = super()._fit(rows)
         started = time.perf_counter()
         problem = self._problem(rows)
         target = posterior.LogPosterior(
@@ -367,7 +370,7 @@ init, device, verbose
         out = np.empty((len(self._posterior_draws), rows.X.shape[0]))
         layout = self._posterior_layout
         problem, emission = self._scoring_problem()
-        with torch.no_grad(), torch_threads(self._work(rows.X)):
+        with torch.no_grad(), torch_threads(self._work(rows.nnz)):
             for i, draw in enumerate(self._posterior_draws):
                 params = {k: torch.as_tensor(v, device=problem.device)
                           for k, v in layout.params(draw).items()}

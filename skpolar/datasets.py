@@ -121,6 +121,22 @@ def shared_vocabularies(n_features, partisanship, rng, zipf_exponent=1.0):
     return theta / theta.sum(axis=1, keepdims=True)
 
 
+def _check_poles(vocabulary):
+    """Two rows of word probabilities, as ``make_polarized_speech`` takes them."""
+    try:
+        theta = np.array(vocabulary, dtype=np.float64)
+    except (TypeError, ValueError):
+        theta = None
+    if (theta is None or theta.ndim != 2 or theta.shape[0] != 2 or theta.shape[1] < 2
+            or not np.all(np.isfinite(theta)) or np.any(theta < 0)
+            or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-9)):
+        raise ValueError(
+            "vocabulary must be 'partisan', 'shared' or an array of shape (2, n_words) whose "
+            "rows are word probabilities (non-negative, each summing to one)."
+        )
+    return theta / theta.sum(axis=1, keepdims=True)
+
+
 def make_polarized_speech(
     n_samples=1000,
     *,
@@ -167,8 +183,11 @@ def make_polarized_speech(
         ``length_distribution`` draws lengths; or one length per speech.
     n_features : int, default=3
         Vocabulary size (at least 3 for ``"partisan"``, 2 for ``"shared"``).
-    vocabulary : {"partisan", "shared"}, default="partisan"
-        The design of the two pole vocabularies (see above).
+    vocabulary : {"partisan", "shared"} or array-like of shape (2, n_words), default="partisan"
+        The design of the two pole vocabularies (see above), or the two
+        pole vocabularies themselves (rows of word probabilities, left pole
+        first; ``n_features`` is then their width): corpora drawn in blocks,
+        each from its own seed, then come from one model.
     partisanship : float >= 0, default=1.0
         Spread of the words' log odds between the poles (``"shared"`` only).
     length_distribution : "fixed", "poisson" or float > 0, default="fixed"
@@ -220,9 +239,13 @@ def make_polarized_speech(
         or n_samples < 1
     ):
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
-    if vocabulary not in ("partisan", "shared"):
+    theta = None
+    if not isinstance(vocabulary, str):
+        theta = _check_poles(vocabulary)
+        n_features = theta.shape[1]
+    elif vocabulary not in ("partisan", "shared"):
         raise ValueError(f"vocabulary must be 'partisan' or 'shared', got {vocabulary!r}.")
-    min_features = 3 if vocabulary == "partisan" else 2
+    min_features = 3 if isinstance(vocabulary, str) and vocabulary == "partisan" else 2
     if (
         not isinstance(n_features, numbers.Integral)
         or isinstance(n_features, bool)
@@ -238,7 +261,9 @@ def make_polarized_speech(
 
     rng = _numpy_generator(random_state)
     lengths = _speech_lengths(speech_len, length_distribution, n_samples, rng)
-    if vocabulary == "partisan":
+    if theta is not None:
+        pass
+    elif vocabulary == "partisan":
         theta = pole_vocabularies(n_features, epsilon)
     else:
         theta = shared_vocabularies(n_features, partisanship, rng)

@@ -70,6 +70,26 @@ class _Buffers:
     def __init__(self):
         self._store = {}
 
+    def __getstate__(self):
+        # an emission sent to a Dask worker travels without its work arrays
+        return {"_store": {}}
+
+    def rows(self, tag, n_rows, n_cols, dtype, device):
+        """A (n_rows, n_cols) buffer: the first rows of one that grows to the most rows asked for.
+
+        Chunks differ in their number of rows; one buffer per row count
+        would keep a buffer per chunk alive (gigabytes on a corpus of
+        millions of speeches), and one reshaped per call would be fresh
+        every call.
+        """
+        key = (threading.get_ident(), tag)
+        buffer = self._store.get(key)
+        if (buffer is None or buffer.shape[0] < n_rows or buffer.shape[1] != n_cols
+                or buffer.dtype != dtype or buffer.device != torch.device(device)):
+            buffer = self._store[key] = torch.empty((n_rows, n_cols), dtype=dtype,
+                                                    device=device)
+        return buffer[:n_rows]
+
     def get(self, tag, shape, dtype, device):
         key = (threading.get_ident(), tag)
         buffer = self._store.get(key)
@@ -205,9 +225,14 @@ class TwoPoleEmission:
         # the (V, nodes) tables of the node ranges speeches use, built on first use
         return {"top": top, "left": left, "right": right, "p": p, "by_nodes": {}}
 
-    def row_loglik(self, chunk, prepared, nodes):
-        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``: a fresh (rows, nodes) tensor."""
-        single = chunk.X32 is not None
+    def row_loglik(self, chunk, prepared, nodes, reuse=False):
+        """``x . log phi(u_g)`` for the chunk's rows at ``nodes``, a (rows, nodes) tensor.
+
+        A fresh tensor, or with ``reuse`` one of this emission's buffers,
+        valid until the thread's next ``reuse`` call (the E-step's loop).
+        """
+        X32 = chunk.X32
+        single = X32 is not None
         key = (nodes.start, nodes.stop, single)
         table = prepared["by_nodes"].get(key)
         if table is None:
@@ -225,8 +250,12 @@ class TwoPoleEmission:
             if not single:
                 table.add_(prepared["top"][:, None])
             prepared["by_nodes"][key] = table
+        rows = chunk.counts.shape[0]
+        reuse = reuse and not table.requires_grad
+        out = (self._buffers.rows(("joint",) + key, rows, table.shape[1],
+                                  prepared["top"].dtype, table.device) if reuse else None)
         if not single:
-            return chunk.X @ table
+            return chunk.X @ table if out is None else torch.mm(chunk.X, table, out=out)
         # Single precision for the product (make_chunks). Without each word's
         # larger log pole probability ``top`` the table lies in [log p, 0]
         # (a few nats), so the float32 sums carry tens of nats a speech,
@@ -234,13 +263,16 @@ class TwoPoleEmission:
         # nats, which float32 would round to ~1e-3) is added in double.
         top = prepared["top"]
         if table.requires_grad:
-            product = chunk.X32 @ table
+            product = X32 @ table
         else:
-            product = self._buffers.get(("product",) + key + (chunk.X32.shape[0],),
-                                        (chunk.X32.shape[0], table.shape[1]), table.dtype,
-                                        table.device)
-            torch.mm(chunk.X32, table, out=product)
-        return product.to(top.dtype).add_(chunk.X @ top[:, None])
+            product = self._buffers.rows(("product",) + key, X32.shape[0], table.shape[1],
+                                         table.dtype, table.device)
+            torch.mm(X32, table, out=product)
+        # a fresh (rows, nodes) array per chunk costs page faults, and on a
+        # Dask worker, whose allocator returns freed memory at once
+        # (MALLOC_TRIM_THRESHOLD_), twice the E-step
+        joint = product.to(top.dtype) if out is None else out.copy_(product)
+        return joint.add_(chunk.X @ top[:, None])
 
     def add_stats(self, total, chunk, post, nodes, u):
         """Add a chunk's expected-count statistics under posterior ``post`` to ``total``."""
@@ -249,15 +281,17 @@ class TwoPoleEmission:
         total = {} if total is None else total
         key = (nodes.start, nodes.stop)
         part = total.get(key)
-        if chunk.XT32 is not None:
+        XT32 = chunk.XT32
+        if XT32 is not None:
             # the expected counts in single precision (make_chunks; relative
             # error ~1e-7); posteriors below float32's normal range are
             # dropped first: subnormal operands made the product 3x slower
-            post32 = post.to(torch.float32)
-            post32.masked_fill_(post32 < _SINGLE_FLOOR, 0.0)
-            counts = self._buffers.get(("counts",) + key, (chunk.XT32.shape[0], post.shape[1]),
+            post32 = self._buffers.rows(("post32",) + key, *post.shape, torch.float32,
+                                        post.device).copy_(post)
+            torch.nn.functional.threshold_(post32, _SINGLE_FLOOR, 0.0)
+            counts = self._buffers.get(("counts",) + key, (XT32.shape[0], post.shape[1]),
                                        torch.float32, post.device)
-            torch.mm(chunk.XT32, post32, out=counts)
+            torch.mm(XT32, post32, out=counts)
             if part is None:
                 total[key] = counts.to(post.dtype)
             else:
@@ -501,7 +535,7 @@ class LogLinearEmission:
         prepared["log_norm"] = top[:, 0] + total.log()
         return prepared
 
-    def row_loglik(self, chunk, prepared, nodes):
+    def row_loglik(self, chunk, prepared, nodes, reuse=False):
         """``x . log phi(u_g)`` for the chunk's rows at ``nodes``: a fresh (rows, nodes) tensor."""
         slope = chunk.X @ prepared["W"]
         # u_g (x . W) - S log Z(u_g) (+ x . c) as two rank-one updates of one buffer

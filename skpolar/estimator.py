@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 from .crossfit import CrossFit
 from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, make_emission
-from .likelihood import Rows, collapse_duplicates, posterior_summaries
+from .dask_backend import is_dask_array, score_lazily
+from .likelihood import Rows, collapse_duplicates, posterior_summaries, window_rows
 from .objective import LOG_SHAPE_BOUNDS, Problem
 from .quadrature import QUADRATURE_RULES, stance_grid
 from .solvers import (
@@ -37,6 +38,7 @@ from .speakers import (
     estimate_dispersion,
     group_sides,
     multinomial_log_coef,
+    scale_rows,
     sum_by_group,
 )
 from .uncertainty import RHO_MAX, profile_interval, rho_of, wald_se
@@ -54,6 +56,9 @@ _DEGENERATE_CONCENTRATION = 200.0
 _EM_MIN_FEATURES = 20
 # Dense corpora with at most this many terms are collapsed to distinct rows.
 _COLLAPSE_MAX_FEATURES = 64
+# ... and on Dask arrays, when the blocks' distinct rows number at most this
+# many (they are merged where the estimator is)
+_DASK_DISTINCT_MAX = 1_000_000
 _Z95 = 1.959963984540054
 # The observed-information standard error needs a Hessian of this many
 # parameters at most: autograd makes one pass over the data per parameter
@@ -360,6 +365,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
 
+    # fit takes Dask arrays (dask_backend); the Bayesian subclass does not
+    _fits_dask_arrays = True
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
@@ -377,8 +385,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Non-negative word counts (for example from ``CountVectorizer``).
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Non-negative word counts (for example from ``CountVectorizer``). A
+            row-chunked Dask array is fitted where its blocks live, on the
+            active ``dask.distributed`` client if there is one (see
+            :doc:`/large_corpora`).
         y : array-like of shape (n_samples,)
             Party of each speech: exactly two distinct labels, of any type.
         groups : array-like of shape (n_samples,), default=None
@@ -402,10 +413,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """
         with _rollback_on_error(self):
             self._check_settings()
-            X, side = self._validate_fit_input(X, y, reset=True)
-            rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
-            with torch_threads(self._work(rows.X)):
-                state = self._fit(rows, X, side)
+            if is_dask_array(X):
+                rows, n_speakers, dispersion = self._dask_fit_rows(X, y, groups)
+            else:
+                X, side = self._validate_fit_input(X, y, reset=True)
+                rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
+            with torch_threads(self._work(rows.nnz)):
+                state = self._fit(rows)
             state.update(n_speakers_=n_speakers, dispersion_=dispersion,
                          _lengths=np.rint(rows.lengths).astype(np.int64))
             self._assign(state)
@@ -430,7 +444,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if groups is None:
             dispersion = None if self.dispersion == "auto" else self.dispersion
             weight = dispersion_weights(lengths, dispersion)
-            X_eff = _scale_rows(X, weight)
+            X_eff = scale_rows(X, weight)
             rows = self._collapse(Rows.of(X_eff, side, log_coef=multinomial_log_coef(X)))
             rows.lengths = lengths
             return rows, X.shape[0], np.inf if dispersion is None else float(dispersion)
@@ -447,6 +461,52 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         rows.lengths = np.bincount(inverse, weights=lengths, minlength=len(labels))
         return rows, len(labels), dispersion
 
+    def _dask_fit_rows(self, X, y, groups):
+        """:meth:`_fit_rows` of a Dask array: its blocks cut into chunks on the workers."""
+        from .dask_backend import DaskRows, check_dask_rows, distinct_rows, unique_labels
+
+        unsupported = [
+            (groups is not None, "groups"),
+            (self.solver in _MINIBATCH_SOLVERS,
+             f"solver={self.solver!r} (use partial_fit, which streams the blocks)"),
+            (self.bias_correction is not None, f"bias_correction={self.bias_correction!r}"),
+            (self.interval == "bootstrap", "interval='bootstrap'"),
+            (self._device().type != "cpu", f"device={self.device!r}"),
+        ]
+        named = [name for bad, name in unsupported if bad]
+        if not self._fits_dask_arrays:
+            raise ValueError(f"{type(self).__name__} does not fit Dask arrays; compute the "
+                             "array (X.compute()) or fit a PolarizationEstimator.")
+        if named:
+            raise ValueError(
+                "fit on a Dask array supports the full-batch solvers ('em', 'lbfgs') with "
+                f"the profile interval or none, on the CPU; not {', '.join(named)}."
+            )
+        if y is None:
+            raise ValueError("fit needs the parties y beside the Dask array X.")
+        window = window_rows(self.grid_size, True)
+        X, y = check_dask_rows(X, y, window)
+        classes = unique_labels(y)
+        if len(classes) != 2:
+            raise ValueError(
+                "y must hold exactly two parties (classes_[1] is the u >= 0 side); "
+                f"got {len(classes)}."
+            )
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
+        dispersion = None if self.dispersion == "auto" else self.dispersion
+        n_total = X.shape[0]
+        rows = None
+        if (dispersion is None and isinstance(X._meta, np.ndarray)
+                and X.shape[1] <= _COLLAPSE_MAX_FEATURES):
+            # as in memory (_collapse): a few terms repeat rows
+            rows = distinct_rows(X, y, classes, type(self).__name__, _DASK_DISTINCT_MAX)
+        if rows is None:
+            rows = DaskRows(X, y, classes, self.grid_size, window, dispersion,
+                            type(self).__name__)
+        return rows, n_total, np.inf if dispersion is None else float(dispersion)
+
     def _collapse(self, rows):
         """Merge identical rows of a small dense vocabulary (full-batch fits only)."""
         full_batch = self.solver not in _MINIBATCH_SOLVERS or self.batch_size is None
@@ -458,7 +518,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             return Rows(X_u, side_u, weight_u, rows.log_coef[first])
         return rows
 
-    def _fit(self, rows, X, side):
+    def _fit(self, rows):
         """Fit on ``rows``; returns the fitted attributes without touching ``self``."""
         generator = self._torch_generator()
         problem = self._problem(rows, for_em=True)
@@ -721,6 +781,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> est.n_iter_
         4
         """
+        if is_dask_array(X):
+            return self._partial_fit_dask(X, y, classes)
         first = not hasattr(self, "_params")
         with _rollback_on_error(self):
             self._validate_params()
@@ -736,9 +798,24 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             X, side = self._validate_fit_input(
                 X, y, reset=first, classes_given=first and classes is not None
             )
-            with torch_threads(self._work(X)):
+            with torch_threads(self._work(X.nnz if sp.issparse(X) else X.size)):
                 state = self._partial_fit(X, side, first)
             self._assign(state)
+        return self
+
+    def _partial_fit_dask(self, X, y, classes):
+        """:meth:`partial_fit` on each row block of a Dask array in turn, where the block lives."""
+        from .dask_backend import check_dask_rows, partial_fit_blocks, unique_labels
+
+        if y is None:
+            raise ValueError("partial_fit needs the parties y beside the Dask array X.")
+        X, y = check_dask_rows(X, y, None)
+        if classes is None and not hasattr(self, "_params"):
+            # the first block may hold one party only
+            classes = unique_labels(y)
+        fitted = partial_fit_blocks(self, X, y, classes)
+        self.__dict__.clear()
+        self.__dict__.update(fitted.__dict__)
         return self
 
     def _check_streaming_settings(self, classes):
@@ -831,9 +908,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
         return side
 
-    def _work(self, X):
-        """Multiply-adds of one likelihood pass, to size the torch thread pool."""
-        nnz = X.nnz if sp.issparse(X) else X.size
+    def _work(self, nnz):
+        """Multiply-adds of one likelihood pass over ``nnz`` counts, to size the torch thread pool."""
         return nnz * 2 * self.grid_size
 
     def _torch_generator(self):
@@ -866,10 +942,10 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """
         device = self._device()
         # only the two-pole family has EM (_full_batch_solver checks)
-        single = for_em and self._full_batch_solver(rows.X.shape[1]) == "em"
+        single = for_em and self._full_batch_solver(rows.n_features) == "em"
         return Problem(
             rows.chunks(self.grid_size, device, single_products=single),
-            self._emission(rows), rows.X.shape[1],
+            self._emission(rows), rows.n_features,
             self.grid_size, self.quadrature,
             pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
             device=device,
@@ -879,31 +955,27 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """The emission family; with the fit's ``rows``, carrying its vocabulary prior."""
         prior_counts = None
         if rows is not None and self.emission == "two_pole" and self.vocabulary_prior > 0:
-            totals = np.asarray(rows.X.T @ rows.weight).reshape(-1)
+            totals = rows.word_totals()
             prior_counts = self.vocabulary_prior * totals / max(totals.sum(), 1e-300)
         return make_emission(self.emission, self.l2_penalty, prior_counts)
 
     def _initial_params(self, rows, generator, init=None):
         emission = self._emission()
-        X, side = rows.X, rows.side
         if (self.init if init is None else init) == "random":
             params = {
                 "log_a": 2.0 + torch.randn((), generator=generator, dtype=torch.float64),
                 "log_b": torch.randn((), generator=generator, dtype=torch.float64),
             }
-            params.update(emission.random_params(X.shape[1], generator, torch.float64))
+            params.update(emission.random_params(rows.n_features, generator, torch.float64))
             params = {k: v.numpy() for k, v in params.items()}
             params["log_a"], params["log_b"] = (
                 np.clip(params[k], *LOG_SHAPE_BOUNDS) for k in ("log_a", "log_b")
             )
         else:
-            class_counts = np.vstack(
-                [np.asarray(X[side == k].T @ rows.weight[side == k]).reshape(-1) for k in (0, 1)]
-            )
-            params = emission.init_params(class_counts, generator)
+            params = emission.init_params(rows.class_counts(), generator)
             params["log_a"], params["log_b"] = np.log(3.0), 0.0
         if self.pi == "fit":
-            share = float(np.clip(np.average(side, weights=rows.weight), 0.05, 0.95))
+            share = float(np.clip(rows.side_share(), 0.05, 0.95))
             params["logit_pi"] = np.log(share / (1.0 - share))
         return {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
 
@@ -1009,7 +1081,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         config = self._config
         problem, emission = self._scoring_problem()
         params = {k: torch.as_tensor(v, device=problem.device) for k, v in self._params.items()}
-        with torch.no_grad(), torch_threads(self._work(rows.X)):
+        with torch.no_grad(), torch_threads(self._work(rows.nnz)):
             log_w = problem.log_weights(params)
             prepared = emission.prepare(params, problem.u)
             summary = posterior_summaries(
@@ -1056,7 +1128,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 X64, side, _, inverse = distinct
             row_lengths = np.asarray(X64.sum(axis=1)).reshape(-1)
             weight = dispersion_weights(row_lengths, self.dispersion_)
-            rows = Rows.of(_scale_rows(X64, weight), side, log_coef=multinomial_log_coef(X64))
+            rows = Rows.of(scale_rows(X64, weight), side, log_coef=multinomial_log_coef(X64))
         else:
             weight = dispersion_weights(lengths, self.dispersion_)
             labels, inverse = encode_groups(groups, X.shape[0])
@@ -1170,6 +1242,12 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> bool((std > 0).all())
         True
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            if return_std:
+                raise ValueError("stance on a Dask array returns the mean only; "
+                                 "call it with return_std=False.")
+            return score_lazily(self, "stance", X, y)
         summary = self._posterior(X, y)
         mean = summary["mean"].astype(summary["dtype"])
         return (mean, summary["sd"].astype(summary["dtype"])) if return_std else mean
@@ -1287,6 +1365,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> u.shape, bool(u[y == 1].mean() > 0 > u[y == 0].mean())
         ((1000, 1), True)
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            return score_lazily(self, "transform", X)
         return self.stance(X)[:, None]
 
     def predict_proba(self, X):
@@ -1305,6 +1386,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> est.predict_proba(X[:2]).sum(axis=1)
         array([1., 1.])
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            return score_lazily(self, "predict_proba", X)
         right = self._posterior(X)["right"]
         return np.column_stack([1.0 - right, right])
 
@@ -1323,6 +1407,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> bool((est.predict(X) == y).mean() > 0.8)
         True
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            return score_lazily(self, "predict", X)
         right = self.predict_proba(X)[:, 1] >= 0.5
         return self.classes_[right.astype(int)]
 
@@ -1348,6 +1435,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         >>> bool((est.score_samples(X, y) <= est.score_samples(X) + 1e-12).all())
         True
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            return score_lazily(self, "score_samples", X, y)
         return self._posterior(X, y)["loglik"]
 
     def score(self, X, y=None):
@@ -1441,15 +1531,6 @@ def _oriented(params, pi):
         if fitted_pi:
             params["logit_pi"] = -params["logit_pi"]
     return params
-
-
-def _scale_rows(X, weight):
-    """``diag(weight) @ X``, skipped when every weight is one."""
-    if np.all(weight == 1.0):
-        return X
-    if sp.issparse(X):
-        return sp.diags(weight) @ X
-    return X * weight[:, None]
 
 
 def _numpy_rng(random_state):

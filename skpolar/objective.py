@@ -16,7 +16,7 @@ import scipy.sparse
 import torch
 
 from .emissions import _LOG_THETA_FLOOR, TwoPoleEmission
-from .likelihood import accumulate, log_marginal_rows
+from .likelihood import accumulate, is_distributed, log_marginal_rows
 from .quadrature import log_prior_weights, log_prior_weights_numpy, stance_grid
 from .utils import torch_threads
 
@@ -86,7 +86,10 @@ class Problem:
         self.u = torch.as_tensor(
             stance_grid(grid_size, quadrature), dtype=dtype, device=device
         )
-        self.n_total = sum(float(c.weight.sum()) for c in chunks) if chunks else 0.0
+        if is_distributed(chunks):
+            self.n_total = chunks.n_total
+        else:
+            self.n_total = sum(float(c.weight.sum()) for c in chunks) if chunks else 0.0
         prior = ["log_kappa"] if fixed_rho is not None else ["log_a", "log_b"]
         if pi is None:
             prior.append("logit_pi")
@@ -100,7 +103,10 @@ class Problem:
             return slice(nodes.start // self.grid_size * grid_size,
                          nodes.stop // self.grid_size * grid_size)
 
-        chunks = [dataclasses.replace(c, nodes=renode(c.nodes)) for c in self.chunks]
+        if is_distributed(self.chunks):
+            chunks = self.chunks.on_grid(grid_size)
+        else:
+            chunks = [dataclasses.replace(c, nodes=renode(c.nodes)) for c in self.chunks]
         return Problem(chunks, self.emission, self.n_features, grid_size, self.quadrature,
                        pi=self.pi, fixed_rho=self.fixed_rho, device=self.device,
                        dtype=self.dtype)
@@ -174,6 +180,8 @@ class Problem:
 
     def word_totals(self):
         """Weighted count of every word over the corpus (numpy)."""
+        if is_distributed(self.chunks):
+            return self.chunks.word_totals()
         total = np.zeros(self.n_features)
         for c in self.chunks:
             total += (c.XT @ c.weight).cpu().numpy()
@@ -526,6 +534,8 @@ class _NumpyTwoPole:
     def applies(cls, problem, shapes):
         """Whether ``problem`` is the two-pole, exact-rule objective of a small corpus on the CPU."""
         names = [name for name, _ in shapes[len(problem.prior_names):]]
+        if is_distributed(problem.chunks):
+            return False
         entries = sum(c.X.shape[0] * (c.nodes.stop - c.nodes.start) for c in problem.chunks)
         return (problem.quadrature == "exact" and names == ["eta"]
                 and isinstance(problem.emission, TwoPoleEmission)

@@ -43,6 +43,23 @@ def multinomial_log_coef(X):
     return gammaln(X.sum(axis=1) + 1.0) - gammaln(X + 1.0).sum(axis=1)
 
 
+def scale_rows(X, weight):
+    """``diag(weight) @ X``, skipped when every weight is one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.speakers import scale_rows
+    >>> scale_rows(np.array([[2.0, 4.0]]), np.array([0.5])).tolist()
+    [[1.0, 2.0]]
+    """
+    if np.all(weight == 1.0):
+        return X
+    if sp.issparse(X):
+        return sp.diags(weight) @ X
+    return X * weight[:, None]
+
+
 def dispersion_weights(lengths, dispersion):
     """Weight ``(1 + kappa) / (S + kappa)`` of each speech's counts (all ones for None).
 

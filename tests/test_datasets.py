@@ -241,3 +241,19 @@ def test_wheel_ships_the_senate_corpus(tmp_path):
     assert {"counts.npz", "author_indices.npy", "author_map.txt", "vocabulary.txt",
             "LICENSE", "README.rst"} <= {p.name for p in data.iterdir()}
     assert expected <= names, sorted(expected - names)
+
+
+def test_given_pole_vocabularies_make_blocks_of_one_model():
+    from skpolar.datasets import shared_vocabularies
+
+    poles = shared_vocabularies(40, 1.0, np.random.default_rng(0))
+    X1, y1, truth = make_polarized_speech(300, vocabulary=poles, sparse=True, speech_len=20,
+                                          random_state=1, return_truth=True)
+    X2, _ = make_polarized_speech(300, vocabulary=poles, sparse=True, speech_len=20,
+                                  random_state=2)
+    np.testing.assert_allclose(truth.theta, poles)
+    assert X1.shape == X2.shape == (300, 40)
+    assert (X1 != X2).nnz > 0
+    for bad in (np.ones((2, 3)), np.ones(3) / 3, [[0.5, 0.5], [1.5, -0.5]], "mixed"):
+        with pytest.raises(ValueError, match="vocabulary"):
+            make_polarized_speech(10, vocabulary=bad)
