@@ -35,7 +35,6 @@ from .likelihood import (
     collapse_duplicates,
     make_chunks,
     partial_sums,
-    window_rows,
 )
 from .speakers import dispersion_weights, multinomial_log_coef, scale_rows
 
