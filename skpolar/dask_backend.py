@@ -30,12 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from .emissions import _Buffers
-from .likelihood import (
-    add_partial_sums,
-    collapse_duplicates,
-    make_chunks,
-    partial_sums,
-)
+from .likelihood import Rows, add_partial_sums, on_grid, partial_sums
 from .speakers import dispersion_weights, multinomial_log_coef, scale_rows
 
 # the largest number of speeches whose lengths a fit keeps one by one for
@@ -192,15 +187,11 @@ def _distinct_block(X, labels, classes, name):
     """A dense block's distinct (row, side) pairs with their counts, or None (runs on a worker)."""
     X = _validated_block(X, name)
     side = np.searchsorted(classes, np.asarray(labels)).clip(0, 1)
-    lengths = np.rint(X.sum(axis=1)).astype(np.int64)
-    values, counts = np.unique(lengths, return_counts=True)
-    distinct = collapse_duplicates(X, side, integers_only=True)
+    distinct = Rows.of(X, side).collapsed(integers_only=True)
     if distinct is None:
         return None
-    X_u, side_u, weight_u, inverse = distinct
-    first = np.zeros(len(weight_u), dtype=np.int64)
-    first[inverse] = np.arange(len(inverse))
-    return X_u, side_u, weight_u, multinomial_log_coef(X)[first], values, counts
+    values, counts = np.unique(np.rint(X.sum(axis=1)).astype(np.int64), return_counts=True)
+    return distinct, values, counts
 
 
 def distinct_rows(X, y, classes, name, max_rows):
@@ -216,22 +207,16 @@ def distinct_rows(X, y, classes, name, max_rows):
     """
     from dask import delayed
 
-    from .likelihood import Rows
-
     step = delayed(_distinct_block, pure=False)
     parts = _compute([step(xb, yb, classes, name)
                       for xb, yb in zip(X.to_delayed()[:, 0], y.to_delayed(), strict=True)])[0]
-    if any(part is None for part in parts) or sum(len(p[2]) for p in parts) > max_rows:
+    if any(part is None for part in parts) or sum(len(p[0].weight) for p in parts) > max_rows:
         return None
-    X_u, side_u, weight_u, inverse = collapse_duplicates(
-        np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]))
-    log_coef = np.concatenate([p[3] for p in parts])
-    first = np.zeros(len(weight_u), dtype=np.int64)
-    first[inverse] = np.arange(len(inverse))
-    rows = Rows(X_u, side_u, weight_u, log_coef[first])
-    rows.lengths = _length_sample(np.concatenate([p[4] for p in parts]),
-                                  np.concatenate([p[5] for p in parts]))
+    blocks = [p[0] for p in parts]
+    rows = Rows(*(np.concatenate([getattr(b, name) for b in blocks])
+                  for name in ("X", "side", "weight", "log_coef"))).collapsed()
+    rows.lengths = _length_sample(np.concatenate([p[1] for p in parts]),
+                                  np.concatenate([p[2] for p in parts]))
     return rows
 
 
@@ -247,11 +232,7 @@ class _Block:
         """The chunks on ``grid_size`` nodes per side, with single-precision products or not."""
         if grid_size == self.grid_size and single:
             return self.chunks
-        def renode(nodes):
-            return slice(nodes.start // self.grid_size * grid_size,
-                         nodes.stop // self.grid_size * grid_size)
-        return [dataclasses.replace(c, nodes=renode(c.nodes), single=c.single and single)
-                for c in self.chunks]
+        return on_grid(self.chunks, self.grid_size, grid_size, single)
 
 
 def _validated_block(X, name):
@@ -270,18 +251,15 @@ def _setup_block(X, labels, classes, grid_size, window, dispersion, name):
     labels = np.asarray(labels)
     side = np.searchsorted(classes, labels).clip(0, 1)
     lengths = np.asarray(X.sum(axis=1)).reshape(-1)
-    X_eff = scale_rows(X, dispersion_weights(lengths, dispersion))
-    chunks = make_chunks(X_eff, side, None, grid_size, log_coef=multinomial_log_coef(X),
-                         single_products=True, window=window)
-    class_counts = np.vstack([np.asarray(X_eff[side == k].sum(axis=0)).reshape(-1)
-                              for k in (0, 1)])
+    rows = Rows.of(scale_rows(X, dispersion_weights(lengths, dispersion)), side,
+                   log_coef=multinomial_log_coef(X))
+    chunks = rows.chunks(grid_size, single_products=True, window=window)
     values, counts = np.unique(np.rint(lengths).astype(np.int64), return_counts=True)
     summary = {
-        "n": X.shape[0], "nnz": X.nnz if sp.issparse(X) else int(np.count_nonzero(X)),
-        "class_counts": class_counts, "n_right": int(side.sum()),
-        "length_values": values, "length_counts": counts,
+        "n": X.shape[0], "nnz": rows.nnz, "class_counts": rows.class_counts(),
+        "n_right": int(side.sum()), "length_values": values, "length_counts": counts,
     }
-    del X, X_eff
+    del X, rows
     _release_free_memory()
     return _Block(chunks, grid_size), summary
 
@@ -293,6 +271,18 @@ _WORKER_BUFFERS = _Buffers()
 
 
 _ALLOCATOR_TUNED = []
+
+
+def _glibc():
+    """The C library when it is glibc (``mallopt``, ``malloc_trim``), else None."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc has both)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _heap_for_work_arrays():
@@ -308,13 +298,9 @@ def _heap_for_work_arrays():
     if _ALLOCATOR_TUNED or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return
     _ALLOCATOR_TUNED.append(True)
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
+    libc = _glibc()
+    if libc is not None:
         libc.mallopt(-3, 64 * 2**20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
 
 
 def _release_free_memory():
@@ -323,12 +309,9 @@ def _release_free_memory():
     Cutting a block leaves the copies it was cut from freed between the
     chunks that stay, where trimming the top of the heap does not reach.
     """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _block_sums(block, shared, grid_size, single, stats):

@@ -261,11 +261,9 @@ def make_polarized_speech(
 
     rng = _numpy_generator(random_state)
     lengths = _speech_lengths(speech_len, length_distribution, n_samples, rng)
-    if theta is not None:
-        pass
-    elif vocabulary == "partisan":
+    if theta is None and vocabulary == "partisan":
         theta = pole_vocabularies(n_features, epsilon)
-    else:
+    elif theta is None:
         theta = shared_vocabularies(n_features, partisanship, rng)
     right = rng.random(n_samples) < pi
     t = np.where(right, rng.beta(a, b, n_samples), rng.beta(b, a, n_samples))

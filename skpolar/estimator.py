@@ -512,10 +512,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         full_batch = self.solver not in _MINIBATCH_SOLVERS or self.batch_size is None
         X = rows.X
         if full_batch and not sp.issparse(X) and X.shape[1] <= _COLLAPSE_MAX_FEATURES:
-            X_u, side_u, weight_u, inverse = collapse_duplicates(X, rows.side, rows.weight)
-            first = np.zeros(len(weight_u), dtype=np.int64)
-            first[inverse] = np.arange(len(inverse))
-            return Rows(X_u, side_u, weight_u, rows.log_coef[first])
+            return rows.collapsed()
         return rows
 
     def _fit(self, rows):

@@ -9,6 +9,7 @@ added up, so memory is bounded by one chunk and a chunk function could be
 mapped over workers.
 """
 
+import dataclasses
 import itertools
 import warnings
 from dataclasses import dataclass
@@ -156,11 +157,28 @@ class Rows:
         """The same rows standing for ``weight`` speeches each (a bootstrap draw)."""
         return Rows(self.X, self.side, np.asarray(weight, dtype=float), self.log_coef)
 
-    def chunks(self, grid_size, device="cpu", dtype=torch.float64, single_products=False):
+    def chunks(self, grid_size, device="cpu", dtype=torch.float64, single_products=False,
+               window=None):
         """The rows cut into :class:`Chunk` objects (see :func:`make_chunks`)."""
         return make_chunks(self.X, self.side, self.weight, grid_size,
                            log_coef=self.log_coef, device=device, dtype=dtype,
-                           single_products=single_products)
+                           single_products=single_products, window=window)
+
+    def collapsed(self, integers_only=False):
+        """The distinct (row, side) pairs, weighted by how many rows each stands for.
+
+        Each keeps the coefficient of its first row; None with
+        ``integers_only`` when the counts are not small integers (see
+        :func:`collapse_duplicates`).
+        """
+        distinct = collapse_duplicates(self.X, self.side, self.weight,
+                                       integers_only=integers_only)
+        if distinct is None:
+            return None
+        X_u, side_u, weight_u, inverse = distinct
+        first = np.zeros(len(weight_u), dtype=np.int64)
+        first[inverse] = np.arange(len(inverse))
+        return Rows(X_u, side_u, weight_u, self.log_coef[first])
 
 
 def collapse_duplicates(X, side, weight=None, *, integers_only=False):
@@ -326,6 +344,19 @@ def make_chunks(X, side, weight, grid_size, *, log_coef=None, device="cpu",
                     )
                 )
     return chunks
+
+
+def on_grid(chunks, grid_size, new_grid_size, single=True):
+    """``chunks`` cut at ``grid_size`` nodes per side, read on ``new_grid_size`` (same rows).
+
+    ``single=False`` also turns their single-precision products off.
+    """
+    def renode(nodes):
+        return slice(nodes.start // grid_size * new_grid_size,
+                     nodes.stop // grid_size * new_grid_size)
+
+    return [dataclasses.replace(c, nodes=renode(c.nodes), single=c.single and single)
+            for c in chunks]
 
 
 def window_rows(grid_size, sides_known):

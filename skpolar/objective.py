@@ -8,7 +8,6 @@ emission's penalty); its gradient comes from Fisher's identity, so only the
 small prior and emission graphs are differentiated.
 """
 
-import dataclasses
 
 import numpy as np
 import scipy.optimize
@@ -16,7 +15,7 @@ import scipy.sparse
 import torch
 
 from .emissions import _LOG_THETA_FLOOR, TwoPoleEmission
-from .likelihood import accumulate, is_distributed, log_marginal_rows
+from .likelihood import accumulate, is_distributed, log_marginal_rows, on_grid
 from .quadrature import log_prior_weights, log_prior_weights_numpy, stance_grid
 from .utils import torch_threads
 
@@ -99,14 +98,10 @@ class Problem:
 
     def on_grid(self, grid_size):
         """The same problem on ``grid_size`` nodes per side, sharing the data chunks."""
-        def renode(nodes):
-            return slice(nodes.start // self.grid_size * grid_size,
-                         nodes.stop // self.grid_size * grid_size)
-
         if is_distributed(self.chunks):
             chunks = self.chunks.on_grid(grid_size)
         else:
-            chunks = [dataclasses.replace(c, nodes=renode(c.nodes)) for c in self.chunks]
+            chunks = on_grid(self.chunks, self.grid_size, grid_size)
         return Problem(chunks, self.emission, self.n_features, grid_size, self.quadrature,
                        pi=self.pi, fixed_rho=self.fixed_rho, device=self.device,
                        dtype=self.dtype)
