@@ -218,7 +218,8 @@ def main(argv=None):
                         help="words per speech (partisan generator)")
     parser.add_argument("--grid-size", type=int, default=200)
     parser.add_argument("--n-bias-draws", type=int, default=20)
-    parser.add_argument("--correction", choices=("bootstrap", "crossfit"), default="crossfit",
+    parser.add_argument("--correction", choices=("bootstrap", "crossfit", "jackknife"),
+                        default="crossfit",
                         help="the estimator beside maximum likelihood")
     parser.add_argument("--interval", choices=("profile", "bootstrap"), default="profile",
                         help="interval of the corrected estimate (the MLE's is the profile)")

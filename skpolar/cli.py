@@ -163,10 +163,11 @@ stances.csv and stance_distribution.png to --output-dir (see `skpolar fit
                         help="give every speech its own stance instead of one per senator")
     senate.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                         default="profile", help="interval for rho (default: %(default)s)")
-    senate.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap"),
+    senate.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap", "jackknife"),
                         default="none",
                         help="estimate rho by cross-fitting the stance axis, or correct it by "
-                        "a parametric bootstrap; see PolarizationEstimator's bias_correction "
+                        "a parametric bootstrap or a split-half jackknife; see "
+                        "PolarizationEstimator's bias_correction "
                         "(default: %(default)s, maximum likelihood)")
     senate.add_argument("--grid-size", type=_positive_int, default=200,
                         help="grid nodes on each side of zero (default: %(default)s)")
@@ -245,10 +246,11 @@ outputs:
                      "PolarizationEstimator's max_iter)")
     fit.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                      default="profile", help="interval for rho (default: %(default)s)")
-    fit.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap"),
+    fit.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap", "jackknife"),
                      default="none",
                      help="estimate rho by cross-fitting the stance axis, or correct it by "
-                     "a parametric bootstrap; see PolarizationEstimator's bias_correction "
+                     "a parametric bootstrap or a split-half jackknife; see "
+                     "PolarizationEstimator's bias_correction "
                      "(default: %(default)s, maximum likelihood)")
     fit.add_argument("--n-bootstrap", type=_positive_int, default=200,
                      help="replicates for --interval bootstrap (default: %(default)s)")

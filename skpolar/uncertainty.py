@@ -11,6 +11,8 @@ from .objective import LOG_SHAPE_BOUNDS
 # explores every value the estimate can take (it stopped at 1 - 1e-4, below
 # estimates of 1 - 1e-6 on corpora that separate the parties perfectly).
 RHO_MAX = float(1.0 / (1.0 + np.exp(LOG_SHAPE_BOUNDS[0] - LOG_SHAPE_BOUNDS[1])))
+# The standard normal's 97.5% quantile: a 95% interval's half-width in standard errors.
+Z95 = 1.959963984540054
 # A profile probe aims this far past the predicted interval end, to bracket it.
 _PROFILE_OVERSHOOT = 1.05
 # Accuracy of a profile interval's end in rho (well below its sampling error).

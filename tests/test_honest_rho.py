@@ -114,3 +114,60 @@ def test_bias_corrected_interval_holds_the_corrected_estimate():
     # shifted by the bias and widened by its Monte Carlo error
     assert high - low >= mle_high - mle_low - 1e-12
     assert est.rho_se_ == pytest.approx((high - low) / (2 * 1.959964), rel=1e-4)
+
+
+def test_split_half_weights_deal_each_party_in_two():
+    from skpolar.bias import split_half_weights
+
+    counts = np.array([1, 4, 1, 2, 1, 3, 1])
+    side = np.array([0, 0, 0, 1, 1, 1, 1])
+    weights = split_half_weights(counts, side, 3, np.random.default_rng(0))
+    assert weights.shape == (6, 7) and weights.min() >= 0
+    for split in range(3):
+        np.testing.assert_array_equal(weights[2 * split] + weights[2 * split + 1], counts)
+        # each half holds half of each party's speeches (rounded down)
+        assert weights[2 * split, side == 0].sum() == 3
+        assert weights[2 * split, side == 1].sum() == 3
+    # the splits differ: the halvings are random
+    assert len({tuple(w) for w in weights[::2]}) > 1
+
+
+def test_jackknife_correction_is_twice_the_fit_less_the_halves():
+    X, y = make_polarized_speech(600, rho=0.8, n_features=100, speech_len=40, random_state=1)
+    est = PolarizationEstimator(grid_size=40, interval=None, bias_correction="jackknife",
+                                n_bias_draws=6, random_state=1).fit(X, y)
+    halves = est.rho_bias_replicates_
+    assert halves.shape == (6,)
+    # with a wide vocabulary a half over-fits more than the whole corpus
+    assert halves.mean() > est.rho_mle_ > 0.81
+    assert est.rho_ == pytest.approx(2 * est.rho_mle_ - halves.mean())
+    assert est.rho_bias_ == pytest.approx(halves.mean() - est.rho_mle_)
+    assert abs(est.rho_ - 0.8) < abs(est.rho_mle_ - 0.8)
+    # reproducible with random_state, other halves with another one
+    again = PolarizationEstimator(grid_size=40, interval=None, bias_correction="jackknife",
+                                  n_bias_draws=6, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(again.rho_bias_replicates_, halves)
+    other = again.set_params(random_state=2).fit(X, y)
+    assert not np.array_equal(other.rho_bias_replicates_, halves)
+    # an odd count deals its last draw to no split
+    assert est.set_params(n_bias_draws=5).fit(X, y).rho_bias_replicates_.shape == (4,)
+
+
+def test_jackknife_interval_carries_the_correction():
+    X, y = make_polarized_speech(1500, rho=0.75, random_state=2)
+    est = PolarizationEstimator(grid_size=30, bias_correction="jackknife", n_bias_draws=4,
+                                random_state=0).fit(X, y)
+    low, high = est.rho_ci_
+    assert low <= est.rho_ <= high
+    mle_low, mle_high = est.rho_mle_ci_
+    assert high - low >= mle_high - mle_low - 1e-12
+    shift = est.rho_ - est.rho_mle_
+    assert low == pytest.approx(max(mle_low + shift, 0.5), abs=0.05)
+
+
+def test_jackknife_needs_two_splits():
+    X, y = make_polarized_speech(200, random_state=0)
+    est = PolarizationEstimator(bias_correction="jackknife", n_bias_draws=3)
+    with pytest.raises(ValueError, match="n_bias_draws >= 4"):
+        est.fit(X, y)
+    assert not hasattr(est, "rho_")
