@@ -6,8 +6,10 @@ corpus grows tenfold across the history, the vocabulary ``g = --v-growth``
 fold, ten by default), drawn from the shared-vocabulary
 generator (``make_polarized_speech(..., vocabulary="shared", speech_len=60,
 length_distribution=1.0, sparse=True)``, a fresh vocabulary each period).
-Every period is fitted by maximum likelihood (the default estimator) and by
-the cross-fit (``bias_correction="crossfit"``), and the estimates are
+Every period is fitted by maximum likelihood (the default estimator), by
+the cross-fit (``bias_correction="crossfit"``) and by the split-half
+jackknife (``bias_correction="jackknife"``; ``--estimators`` picks among
+them), and the estimates are
 regressed on the period by ordinary least squares: the slope's 95% interval
 (Student t, 8 degrees of freedom) should contain 0. One line per fit is
 appended to ``--out`` as it finishes (a stopped run resumes), and
@@ -37,7 +39,8 @@ FIELDS = ["history", "period", "N", "V", "rho", "estimator", "rho_hat", "low", "
           "seconds", "commit"]
 # rows named "cross-fit" ran the five-fold cross-fit (before commit 68038d9);
 # the estimator's cross-fit has been leave-one-out since
-ESTIMATORS = {"maximum likelihood": None, "cross-fit (leave-one-out)": "crossfit"}
+ESTIMATORS = {"maximum likelihood": None, "cross-fit (leave-one-out)": "crossfit",
+              "split-half jackknife": "jackknife"}
 N_PERIODS = 10
 
 
@@ -69,9 +72,10 @@ def run(args):
                                              speech_len=60, length_distribution=1.0, sparse=True,
                                              random_state=seed)
                 for name, correction in ESTIMATORS.items():
-                    if (history, period, name) in done:
+                    if correction not in args.estimators or (history, period, name) in done:
                         continue
-                    est = PolarizationEstimator(bias_correction=correction, random_state=seed)
+                    est = PolarizationEstimator(bias_correction=correction,
+                                                n_bias_draws=args.n_bias_draws, random_state=seed)
                     start = time.perf_counter()
                     est.fit(X, y)
                     row = dict(history=history, period=period, N=N, V=V, rho=args.rho,
@@ -125,9 +129,16 @@ def main(argv=None):
     parser.add_argument("--v-growth", type=float, default=10.0,
                         help="how many times the vocabulary grows across the history "
                         "(1: a fixed vocabulary while the corpus grows tenfold)")
+    parser.add_argument("--estimators", nargs="+", default=["ml", "crossfit", "jackknife"],
+                        choices=("ml", "crossfit", "jackknife"),
+                        help="bias_correction values to fit: ml (maximum likelihood), "
+                        "crossfit, jackknife (default: all)")
+    parser.add_argument("--n-bias-draws", type=int, default=20,
+                        help="the estimator's n_bias_draws (half samples of the jackknife)")
     parser.add_argument("--out", default="rho_trend.csv")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
+    args.estimators = [None if name == "ml" else name for name in args.estimators]
     if args.summary:
         summary(args.out)
     else:
