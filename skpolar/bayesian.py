@@ -17,7 +17,7 @@ from .utils import torch_threads
 AUTO_SAMPLE_MAX_FEATURES = 50
 _CI_LEVEL = 0.95
 
-_NOT_BAYESIAN = ("interval", "n_bootstrap", "bias_correction", "n_bias_draws")
+_NOT_BAYESIAN = ("interval", "n_bootstrap", "bias_correction", "n_bias_draws", "pole_zeros")
 
 
 def _prior_pair(name, value):

@@ -99,11 +99,12 @@ class _Buffers:
         return buffer
 
 
-def make_emission(name, l2_penalty=1.0, prior_counts=None):
+def make_emission(name, l2_penalty=1.0, prior_counts=None, zeros=None):
     """The emission family called ``name``.
 
     ``prior_counts`` (two-pole family only) are the Dirichlet pseudo-counts
-    of every word in each pole; see :class:`TwoPoleEmission`.
+    of every word in each pole, ``zeros`` the pole probabilities held at
+    zero; see :class:`TwoPoleEmission`.
 
     Examples
     --------
@@ -112,7 +113,7 @@ def make_emission(name, l2_penalty=1.0, prior_counts=None):
     ('eta',)
     """
     if name == "two_pole":
-        return TwoPoleEmission(prior_counts)
+        return TwoPoleEmission(prior_counts, zeros)
     return LogLinearEmission(intercept=name == "loglinear", l2_penalty=l2_penalty)
 
 
@@ -173,6 +174,9 @@ class TwoPoleEmission:
         the fit maximizes the likelihood times this prior, which adds
         ``prior_counts`` to the expected counts of every pole in the M-step.
         No pole probability can then reach zero. None is the likelihood alone.
+    zeros : array-like of bool, shape (2, V), or None
+        Pole probabilities held at zero (their logits at the floor): EM never
+        restarts them and L-BFGS boxes them there (:meth:`fixed_logits`).
 
     Examples
     --------
@@ -190,10 +194,11 @@ class TwoPoleEmission:
     # early; the two-pole family is optimized unscaled.
     precondition = False
 
-    def __init__(self, prior_counts=None):
+    def __init__(self, prior_counts=None, zeros=None):
         self.prior_counts = (
             None if prior_counts is None else torch.as_tensor(prior_counts, dtype=torch.float64)
         )
+        self.zeros = None if zeros is None else np.asarray(zeros, dtype=bool)
         self._buffers = _Buffers()
 
     def init_params(self, class_counts, generator):
@@ -405,12 +410,20 @@ class TwoPoleEmission:
         wants_in = torch.stack([to_left / left.sum(), to_right / right.sum()]) > 1.0 + 1e-6
         restart = _LIFT * theta.flip(0)
         lift = (theta < restart) & wants_in
+        if self.zeros is not None:
+            lift &= ~torch.as_tensor(self.zeros, device=lift.device)
         if bool(lift.any()):
             theta = torch.where(lift, restart, theta)
             theta = theta / theta.sum(dim=1, keepdim=True)
         return {"eta": torch.log(theta)}
 
     log_floor = _LOG_THETA_FLOOR
+
+    def fixed_logits(self, name):
+        """Per-entry values of parameter ``name`` that are held fixed (NaN: free), or None."""
+        if name != "eta" or self.zeros is None:
+            return None
+        return np.where(self.zeros, _LOG_THETA_FLOOR, np.nan)
 
     def stretch(self, params):
         """Midpoint ``m`` and half-difference ``d`` of the poles (numpy): ``theta = m -/+ d``.

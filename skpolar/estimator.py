@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp
 import torch
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -60,6 +61,10 @@ _COLLAPSE_MAX_FEATURES = 64
 # ... and on Dask arrays, when the blocks' distinct rows number at most this
 # many (they are merged where the estimator is)
 _DASK_DISTINCT_MAX = 1_000_000
+# 95% point of 1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2), the likelihood-ratio
+# statistic of two parameters on the boundary of their space (Self and
+# Liang, JASA 1987): pole_zeros="test" pins both line ends below it.
+_POLE_ZERO_CRITICAL = 4.2306
 # The observed-information standard error needs a Hessian of this many
 # parameters at most: autograd makes one pass over the data per parameter
 # (403 parameters, 2,000 speeches: 3.5 s, three times the fit itself).
@@ -165,6 +170,20 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         per pole moves 4,000 three-word speeches from 0.805 to 0.817; see
         :doc:`/model`): keep the default 0, the likelihood alone, when
         ``rho_`` matters.
+    pole_zeros : {"free", "test"}, default="free"
+        ``"test"``: after the fit, hold at zero each pole's probability of its
+        *line-end* word (the word the other pole uses most relative to it)
+        unless a likelihood-ratio test for parameters on the boundary
+        rejects that (or the pinned stance distribution collapses), and
+        refit; the interval and any ``bias_correction`` keep the pins. Where
+        each side has words the other never says (the notebook's partisan
+        design) the free fit stops short of those zeros and ``rho_`` comes
+        out high; the pins remove most of that bias (see "Zeros at the
+        poles" in :doc:`/model`). The likelihood is nearly flat along the
+        path the pins move the fit, so the test rejects only clear
+        violations: where every word is shared by both sides a kept pin is
+        an assumption, which lowers ``rho_``. Two-pole emission only;
+        ``partial_fit`` fits free.
     dispersion : "auto", float > 0 or None, default="auto"
         Burstiness of speech. With a precision ``kappa``, each speech's counts
         are weighted by ``(1 + kappa) / (S + kappa)`` (``S`` its length), which
@@ -254,6 +273,16 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         NaN with ``bias_correction="crossfit"``, which does not compute it).
     rho_bias_ : float
         ``rho_mle_ - rho_``: the estimated bias (0 without correction).
+    pole_zeros_ : ndarray of bool, shape (2, n_features_in_)
+        The pole probabilities ``pole_zeros="test"`` pinned at zero (rows: the
+        ``classes_[0]`` and ``classes_[1]`` poles); all False when none were
+        (or with ``pole_zeros="free"``; shape (2, 0) for the log-linear
+        families).
+    pole_zero_statistic_ : float
+        The likelihood-ratio statistic of the pins (``pole_zeros="test"``
+        only; 0 when the free fit already ends at zero on both sides). The
+        pins are kept below 4.23, the 95% point of
+        ``1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2)``.
     rho_bias_replicates_ : ndarray of shape (n_bias_draws,)
         The refitted ``rho`` of every drawn corpus, or of every half sample
         (the two halves of each split in turn; ``2 * (n_bias_draws // 2)``
@@ -314,6 +343,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "l2_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "vocabulary_prior": [Interval(numbers.Real, 0, None, closed="left")],
+        "pole_zeros": [StrOptions({"free", "test"})],
         "dispersion": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
@@ -341,6 +371,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         n_iter_no_change=10,
         l2_penalty=1.0,
         vocabulary_prior=0.0,
+        pole_zeros="free",
         dispersion="auto",
         init="auto",
         interval="profile",
@@ -364,6 +395,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.l2_penalty = l2_penalty
         self.vocabulary_prior = vocabulary_prior
+        self.pole_zeros = pole_zeros
         self.dispersion = dispersion
         self.init = init
         self.interval = interval
@@ -440,6 +472,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if self.solver not in _MINIBATCH_SOLVERS:
             self._full_batch_solver(n_features=0)
         self._device()
+        if self.pole_zeros == "test" and self.emission != "two_pole":
+            raise ValueError(
+                f"pole_zeros='test' needs emission='two_pole' (the log-linear families have "
+                f"no pole probabilities); got emission={self.emission!r}."
+            )
         if self.bias_correction == "crossfit" and self.emission != "two_pole":
             raise ValueError(
                 f"bias_correction='crossfit' needs emission='two_pole' (its held-out model "
@@ -560,6 +597,14 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         # known types (skops.io) keep it, and a later partial_fit continues it
         state["_generator_state"] = generator.get_state().numpy().copy()
         params = _oriented(params, self.pi)
+        zeros = None
+        if self.pole_zeros == "test":
+            params, info, zeros, statistic = self._test_pole_zeros(rows, params, info)
+            state.update(pole_zero_statistic_=statistic)
+            problem = self._problem(rows, for_em=True, zeros=zeros)
+        n_features = rows.n_features if self.emission == "two_pole" else 0
+        state["pole_zeros_"] = (np.zeros((2, n_features), dtype=bool) if zeros is None
+                                else zeros.copy())
         if self.bias_correction == "crossfit":
             # rho and its interval come from the held-out likelihood; the
             # maximum-likelihood interval would only cost time
@@ -568,7 +613,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             state.update(self._model_attributes(params))
             state.update(self._crossfit(rows, state))
             return state
-        uncertainty = self._uncertainty(rows, params, info["loss"])
+        uncertainty = self._uncertainty(rows, params, info["loss"], zeros)
         better = uncertainty.pop("better", None)
         if better is not None:
             # the profile found a higher likelihood: continue from there
@@ -577,7 +622,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                         loss_curve=list(info["loss_curve"]) + list(more["loss_curve"]),
                         loss=more["loss"])
             params = _oriented(params, self.pi)
-            uncertainty = self._uncertainty(rows, params, more["loss"])
+            uncertainty = self._uncertainty(rows, params, more["loss"], zeros)
             uncertainty.pop("better", None)
         state.update(uncertainty)
         state.update(
@@ -592,10 +637,53 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         if np.all(np.isfinite(ci)):
             state["rho_ci_"] = np.array([min(ci[0], state["rho_"]), max(ci[1], state["rho_"])])
         if self.bias_correction in ("bootstrap", "jackknife"):
-            state.update(self._corrected(rows, params, state))
+            state.update(self._corrected(rows, params, state, zeros))
         else:
             state.update(rho_mle_=state["rho_"], rho_bias_=0.0, rho_mle_ci_=state["rho_ci_"])
         return state
+
+    def _test_pole_zeros(self, rows, params, info):
+        """Pin each pole's line end at zero unless a boundary likelihood-ratio test rejects it.
+
+        A pole's line end is the word the other pole uses most relative to
+        it, where the flat stretch path runs out (see "Zeros at the poles"
+        in :doc:`/model`). With both ends held at zero the model is refitted
+        from the estimate; the likelihood-ratio statistic against the free
+        fit has the null distribution 1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2)
+        of two parameters on the boundary (Self and Liang, 1987), and below
+        its 95% point the pinned fit is kept, unless its stance distribution
+        collapsed.
+
+        Returns
+        -------
+        params, info : the fit kept
+        zeros : ndarray of bool, shape (2, V), or None
+            The pinned probabilities; None when the free fit is kept (or
+            already ends at zero on both sides, as wide vocabularies do).
+        statistic : float
+        """
+        eta = np.asarray(params["eta"], dtype=np.float64)
+        log_theta = eta - logsumexp(eta, axis=1, keepdims=True)
+        ends = (int(np.argmin(log_theta[0] - log_theta[1])),
+                int(np.argmin(log_theta[1] - log_theta[0])))
+        zeros = np.zeros(eta.shape, dtype=bool)
+        zeros[0, ends[0]] = zeros[1, ends[1]] = True
+        floor = self._emission().log_floor
+        if np.all(log_theta[zeros] <= floor + 1.0):
+            return params, info, None, 0.0
+        problem = self._problem(rows, for_em=True, zeros=zeros)
+        pinned, pinned_info = self._minimize(problem, _pinned(params, zeros))
+        statistic = 2.0 * problem.n_total * (pinned_info["loss"] - info["loss"])
+        # The likelihood is nearly flat along the stretch path, so the test
+        # sees only clear violations; pins that squeeze every stance into one
+        # point (a few shared words: rho 0.76 -> a collapsed 0.55 at a
+        # statistic of 0.8) are a wrong end the test cannot see, and go too.
+        collapsed = np.exp(pinned["log_a"]) + np.exp(pinned["log_b"]) >= _DEGENERATE_CONCENTRATION
+        if not statistic < _POLE_ZERO_CRITICAL or collapsed:
+            return params, info, None, float(statistic)
+        info = dict(pinned_info, n_iter=info["n_iter"] + pinned_info["n_iter"],
+                    loss_curve=list(info["loss_curve"]) + list(pinned_info["loss_curve"]))
+        return _oriented(pinned, self.pi), info, zeros, float(statistic)
 
     def _better_of_default_start(self, problem, rows, params, info, callback):
         """The better of a random start's optimum and the default start's.
@@ -617,7 +705,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return params, dict(info, n_iter=first["n_iter"] + info["n_iter"],
                             loss_curve=list(first["loss_curve"]) + list(info["loss_curve"]))
 
-    def _corrected(self, rows, params, state):
+    def _corrected(self, rows, params, state, zeros=None):
         """rho and its interval corrected for the estimator's bias (:mod:`skpolar.bias`).
 
         ``"bootstrap"``: ``n_bias_draws`` corpora of the fitted rows' shape
@@ -633,7 +721,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             counts = np.rint(rows.weight).astype(np.int64)
             weights = split_half_weights(counts, rows.side, self.n_bias_draws // 2, rng)
             replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
-                delayed(_half_replicate)(self, rows, w.astype(float)) for w in weights
+                delayed(_half_replicate)(self, rows, w.astype(float), zeros) for w in weights
             ))
             bias, monte_carlo = split_half_bias(rho_mle, replicates)
         else:
@@ -644,7 +732,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             lengths = np.maximum(np.rint(np.asarray(rows.X.sum(axis=1)).reshape(-1)), 0)
             lengths = np.repeat(lengths.astype(np.int64), np.rint(rows.weight).astype(np.int64))
             replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
-                delayed(_bias_replicate)(self, params, state, lengths, seed) for seed in seeds
+                delayed(_bias_replicate)(self, params, state, lengths, seed, zeros)
+                for seed in seeds
             ))
             bias = float(np.mean(replicates) - rho_mle)
             monte_carlo = float(np.std(replicates, ddof=1) / np.sqrt(len(replicates)))
@@ -943,8 +1032,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             raise ValueError("device='meta' holds no data; use 'cpu' or a GPU device.")
         return device
 
-    def _problem(self, rows, fixed_rho=None, for_em=False):
-        """The objective on ``rows``.
+    def _problem(self, rows, fixed_rho=None, for_em=False, zeros=None):
+        """The objective on ``rows`` (with the pole probabilities ``zeros`` held at zero).
 
         ``for_em``: the problem only an EM fit will see (a fit, a profile
         point, a refit): on the two-pole family its E-step then runs its
@@ -957,19 +1046,19 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         single = for_em and self._full_batch_solver(rows.n_features) == "em"
         return Problem(
             rows.chunks(self.grid_size, device, single_products=single),
-            self._emission(rows), rows.n_features,
+            self._emission(rows, zeros), rows.n_features,
             self.grid_size, self.quadrature,
             pi=None if self.pi == "fit" else float(self.pi), fixed_rho=fixed_rho,
             device=device,
         )
 
-    def _emission(self, rows=None):
+    def _emission(self, rows=None, zeros=None):
         """The emission family; with the fit's ``rows``, carrying its vocabulary prior."""
         prior_counts = None
         if rows is not None and self.emission == "two_pole" and self.vocabulary_prior > 0:
             totals = rows.word_totals()
             prior_counts = self.vocabulary_prior * totals / max(totals.sum(), 1e-300)
-        return make_emission(self.emission, self.l2_penalty, prior_counts)
+        return make_emission(self.emission, self.l2_penalty, prior_counts, zeros)
 
     def _initial_params(self, rows, generator, init=None):
         emission = self._emission()
@@ -1025,7 +1114,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             )
         return out
 
-    def _uncertainty(self, rows, params, loss):
+    def _uncertainty(self, rows, params, loss, zeros=None):
         """``rho_ci_`` from the chosen interval and ``rho_se_`` consistent with it.
 
         The returned dict holds ``better``: the parameters of a profile point
@@ -1037,11 +1126,11 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         minus infinity, where the Hessian is ill-conditioned.
         """
         out = {"rho_ci_": np.full(2, np.nan)}
-        problem = self._problem(rows)
+        problem = self._problem(rows, zeros=zeros)
         if self.interval == "profile":
             with progress(self.verbose, "profile interval", label="rho") as callback:
                 interval, out["better"] = profile_interval(
-                    lambda rho: self._problem(rows, fixed_rho=rho, for_em=True),
+                    lambda rho: self._problem(rows, fixed_rho=rho, for_em=True, zeros=zeros),
                     params, loss, problem.n_total,
                     minimize=self._minimize,
                     callback=callback,
@@ -1054,7 +1143,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             out["rho_ci_"] = np.array(interval)
             out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * Z95))
         elif self.interval == "bootstrap":
-            replicates = self._bootstrap(rows, params)
+            replicates = self._bootstrap(rows, params, zeros)
             out["rho_bootstrap_"] = replicates
             # replicates of a corpus at the edge of [0.5, 1) can all fall on
             # one side of the estimate: _fit widens the interval to hold it
@@ -1066,7 +1155,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             out["rho_se_"] = np.nan
         return out
 
-    def _bootstrap(self, rows, params):
+    def _bootstrap(self, rows, params, zeros=None):
         seeds = np.random.SeedSequence(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         ).spawn(self.n_bootstrap)
@@ -1078,7 +1167,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         ]
         return np.asarray(
             Parallel(n_jobs=self.n_jobs)(
-                delayed(_bootstrap_replicate)(self, rows, params, w) for w in draws
+                delayed(_bootstrap_replicate)(self, rows, params, w, zeros) for w in draws
             )
         )
 
@@ -1583,7 +1672,7 @@ def sample_model(emission, params, a, b, pi, lengths, classes, n_samples, rng):
     return X, y, u
 
 
-def _bias_replicate(estimator, params, state, lengths, seed):
+def _bias_replicate(estimator, params, state, lengths, seed, zeros=None):
     """rho refitted to one corpus drawn from the fitted model (bias correction)."""
     rng = np.random.default_rng(seed)
     X, y, _ = sample_model(
@@ -1593,7 +1682,7 @@ def _bias_replicate(estimator, params, state, lengths, seed):
     rows = Rows.of(X.astype(np.float64), y)
     if not sp.issparse(X):
         rows = estimator._collapse(rows)
-    problem = estimator._problem(rows, for_em=True)
+    problem = estimator._problem(rows, for_em=True, zeros=zeros)
     fitted, info = estimator._minimize(problem, dict(params))
     fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
     return rho_of(fitted)
@@ -1610,7 +1699,16 @@ def _crossfit_replicate(estimator, rows, fit, fixed_pi, seed):
     return estimator._crossfit_point(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]
 
 
-def _half_replicate(estimator, rows, weight):
+def _pinned(params, zeros):
+    """``params`` with the pole logits at ``zeros`` moved to the floor (a copy)."""
+    if zeros is None:
+        return dict(params)
+    eta = np.array(params["eta"], dtype=np.float64)
+    eta[zeros] = make_emission("two_pole").log_floor
+    return dict(params, eta=eta)
+
+
+def _half_replicate(estimator, rows, weight, zeros=None):
     """rho refitted to a half sample of the rows, from the fit's own start (jackknife).
 
     The split-half jackknife needs the bias of the estimator as ``fit`` runs
@@ -1621,16 +1719,17 @@ def _half_replicate(estimator, rows, weight):
     """
     keep = weight > 0
     sub = rows.subset(keep).reweighted(weight[keep])
-    problem = estimator._problem(sub, for_em=True)
-    start = estimator._initial_params(sub, None, init="auto")
+    problem = estimator._problem(sub, for_em=True, zeros=zeros)
+    start = _pinned(estimator._initial_params(sub, None, init="auto"), zeros)
     fitted, info = estimator._minimize(problem, start, coarse_start=True)
     fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
     return rho_of(fitted)
 
 
-def _bootstrap_replicate(estimator, rows, params, weight):
+def _bootstrap_replicate(estimator, rows, params, weight, zeros=None):
     """rho refitted to one bootstrap draw of the rows, from the estimate."""
     keep = weight > 0
     sub = rows.subset(keep).reweighted(weight[keep])
-    fitted, _ = estimator._minimize(estimator._problem(sub, for_em=True), dict(params))
+    fitted, _ = estimator._minimize(estimator._problem(sub, for_em=True, zeros=zeros),
+                                    dict(params))
     return rho_of(fitted)

@@ -139,7 +139,12 @@ class Problem:
             elif name == "logit_pi":
                 out += [LOGIT_PI_BOUNDS] * size
             else:
-                out += [(None, None)] * size
+                fixed = getattr(self.emission, "fixed_logits", lambda _: None)(name)
+                if fixed is None:
+                    out += [(None, None)] * size
+                else:
+                    out += [(None, None) if np.isnan(v) else (float(v), float(v))
+                            for v in np.ravel(fixed)]
         return out
 
     def log_kappa_bounds(self):
