@@ -29,7 +29,6 @@ Examples (from the project root)::
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -39,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
+from _study import results, run_or_summarize  # noqa: E402
 from rho_bias_study import draw  # noqa: E402
 
 FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "rho_free",
@@ -46,23 +46,18 @@ FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "r
           "kept", "seconds", "commit"]
 
 
+def row_key(r):
+    return (r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
+            int(r["speech_len"]), int(r["replicate"]))
+
+
 def run(args):
     from skpolar import PolarizationEstimator
 
     warnings.filterwarnings("ignore")
-    done = set()
-    if os.path.exists(args.out):
-        with open(args.out) as handle:
-            done = {(r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]),
-                     float(r["epsilon"]), int(r["speech_len"]), int(r["replicate"]))
-                    for r in csv.DictReader(handle)}
-    new_file = not os.path.exists(args.out)
     commit = code_version()
     V = 3 if args.generator == "partisan" else args.v
-    with open(args.out, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
+    with results(args.out, FIELDS, row_key) as (append, done):
         for rho in args.rho:
             for rep in range(args.replicates):
                 key = (args.generator, V, args.n, rho, args.epsilon, args.speech_len, rep)
@@ -82,9 +77,7 @@ def run(args):
                            statistic=round(est.pole_zero_statistic_, 4),
                            kept=bool(est.pole_zeros_.any()),
                            seconds=round(time.perf_counter() - start, 2), commit=commit)
-                writer.writerow(row)
-                handle.flush()
-                print(", ".join(f"{k}={v}" for k, v in row.items() if k != "commit"), flush=True)
+                append(row)
 
 
 def summary(path):
@@ -123,13 +116,7 @@ def main(argv=None):
     parser.add_argument("--speech-len", type=int, default=15,
                         help="words per speech (partisan generator)")
     parser.add_argument("--replicates", type=int, default=30)
-    parser.add_argument("--out", default="pole_zero_test.csv")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    if args.summary:
-        summary(args.out)
-    else:
-        run(args)
+    run_or_summarize(parser, run, summary, argv, "pole_zero_test.csv")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ Examples (from the project root)::
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -46,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
+from _study import results, run_or_summarize  # noqa: E402
 
 FIELDS = ["generator", "V", "N", "rho", "epsilon", "speech_len", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_corrected", "corrected_low", "corrected_high", "bias_estimate", "seconds",
@@ -104,14 +104,10 @@ def correction_label(row):
     return label if isinstance(label, str) and label else "bootstrap"
 
 
-def done_keys(path):
-    if not os.path.exists(path):
-        return set()
-    with open(path) as handle:
-        return {(correction_label(r), r.get("interval") or "profile",
-                 r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
-                 int(r["speech_len"]), int(r["replicate"]))
-                for r in csv.DictReader(handle)}
+def row_key(r):
+    return (correction_label(r), r.get("interval") or "profile",
+            r["generator"], int(r["V"]), int(r["N"]), float(r["rho"]), float(r["epsilon"]),
+            int(r["speech_len"]), int(r["replicate"]))
 
 
 def run(args):
@@ -127,13 +123,8 @@ def run(args):
 
         skpolar.estimator._CROSSFIT_FOLDS = None if args.folds == "loo" else 5
         label = "crossfit-loo" if args.folds == "loo" else "crossfit"
-    done = done_keys(args.out)
-    new_file = not os.path.exists(args.out)
     commit = code_version()
-    with open(args.out, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
+    with results(args.out, FIELDS, row_key) as (append, done):
         for V in args.v:
             for N in args.n:
                 for rho in args.rho:
@@ -170,10 +161,7 @@ def run(args):
                             converged=est.converged_, commit=commit,
                             correction=label, interval=args.interval,
                         )
-                        writer.writerow(row)
-                        handle.flush()
-                        print(", ".join(f"{k}={v}" for k, v in row.items() if k != "commit"),
-                              flush=True)
+                        append(row)
 
 
 def summary(path):
@@ -227,14 +215,8 @@ def main(argv=None):
     parser.add_argument("--folds", choices=("loo", "5"), default="loo",
                         help="cross-fit: the estimator's leave-one-out (rows labelled "
                              "crossfit-loo) or five folds (crossfit)")
-    parser.add_argument("--out", default="rho_bias.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    if args.summary:
-        summary(args.out)
-    else:
-        run(args)
+    run_or_summarize(parser, run, summary, argv, "rho_bias.csv")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Examples (from the project root)::
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -29,26 +28,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
+from _study import results, run_or_summarize  # noqa: E402
 from rho_bias_study import draw  # noqa: E402
 
 FIELDS = ["generator", "V", "N_full", "rho", "corpus", "N", "rho_hat", "seconds", "commit"]
+
+
+def row_key(r):
+    return (r["generator"], int(r["V"]), int(r["N_full"]), float(r["rho"]), int(r["corpus"]),
+            int(r["N"]))
 
 
 def run(args):
     from skpolar import PolarizationEstimator
 
     warnings.filterwarnings("ignore")
-    done = set()
-    if os.path.exists(args.out):
-        with open(args.out) as handle:
-            done = {(r["generator"], int(r["V"]), int(r["N_full"]), float(r["rho"]),
-                     int(r["corpus"]), int(r["N"])) for r in csv.DictReader(handle)}
-    new_file = not os.path.exists(args.out)
     commit = code_version()
-    with open(args.out, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
+    with results(args.out, FIELDS, row_key) as (append, done):
         for corpus in range(args.corpora):
             seed = 4099 * corpus + int(1000 * args.rho) + args.v
             X, y = draw(args.generator, args.v, args.n, args.rho, seed, args.cache)
@@ -64,10 +60,7 @@ def run(args):
                     row = dict(generator=args.generator, V=args.v, N_full=args.n, rho=args.rho,
                                corpus=corpus, N=N, rho_hat=est.rho_,
                                seconds=round(time.perf_counter() - start, 2), commit=commit)
-                    writer.writerow(row)
-                    handle.flush()
-                    print(", ".join(f"{k}={v}" for k, v in row.items() if k != "commit"),
-                          flush=True)
+                    append(row)
                 N //= 2
 
 
@@ -93,14 +86,8 @@ def main(argv=None):
     parser.add_argument("--n-min", type=int, default=1000, help="smallest subsample")
     parser.add_argument("--rho", type=float, default=0.8)
     parser.add_argument("--corpora", type=int, default=6)
-    parser.add_argument("--out", default="rho_by_n.csv")
     parser.add_argument("--cache", default="senate_model.pkl")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    if args.summary:
-        summary(args.out)
-    else:
-        run(args)
+    run_or_summarize(parser, run, summary, argv, "rho_by_n.csv")
 
 
 if __name__ == "__main__":

@@ -24,16 +24,15 @@ Examples (from the project root)::
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
 import warnings
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _provenance import code_version  # noqa: E402
+from _study import results, run_or_summarize  # noqa: E402
 
 FIELDS = ["history", "period", "N", "V", "rho", "estimator", "rho_hat", "low", "high",
           "seconds", "commit"]
@@ -49,21 +48,17 @@ def sizes(period, n0, v0, v_growth=10.0):
     return int(round(n0 * 10.0 ** step)), int(round(v0 * v_growth ** step))
 
 
+def row_key(r):
+    return (int(r["history"]), int(r["period"]), r["estimator"])
+
+
 def run(args):
     from skpolar import PolarizationEstimator, make_polarized_speech
 
     warnings.filterwarnings("ignore")
-    done = set()
-    if os.path.exists(args.out):
-        with open(args.out) as handle:
-            done = {(int(r["history"]), int(r["period"]), r["estimator"])
-                    for r in csv.DictReader(handle)}
-    new_file = not os.path.exists(args.out)
+    chosen = [None if name == "ml" else name for name in args.estimators]
     commit = code_version()
-    with open(args.out, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
+    with results(args.out, FIELDS, row_key) as (append, done):
         for history in range(args.histories):
             for period in range(N_PERIODS):
                 N, V = sizes(period, args.n0, args.v0, args.v_growth)
@@ -72,7 +67,7 @@ def run(args):
                                              speech_len=60, length_distribution=1.0, sparse=True,
                                              random_state=seed)
                 for name, correction in ESTIMATORS.items():
-                    if correction not in args.estimators or (history, period, name) in done:
+                    if correction not in chosen or (history, period, name) in done:
                         continue
                     est = PolarizationEstimator(bias_correction=correction,
                                                 n_bias_draws=args.n_bias_draws, random_state=seed)
@@ -82,10 +77,7 @@ def run(args):
                                estimator=name, rho_hat=est.rho_, low=est.rho_ci_[0],
                                high=est.rho_ci_[1],
                                seconds=round(time.perf_counter() - start, 2), commit=commit)
-                    writer.writerow(row)
-                    handle.flush()
-                    print(", ".join(f"{k}={v}" for k, v in row.items() if k != "commit"),
-                          flush=True)
+                    append(row)
 
 
 def slope(periods, estimates):
@@ -135,14 +127,7 @@ def main(argv=None):
                         "crossfit, jackknife (default: all)")
     parser.add_argument("--n-bias-draws", type=int, default=20,
                         help="the estimator's n_bias_draws (half samples of the jackknife)")
-    parser.add_argument("--out", default="rho_trend.csv")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    args.estimators = [None if name == "ml" else name for name in args.estimators]
-    if args.summary:
-        summary(args.out)
-    else:
-        run(args)
+    run_or_summarize(parser, run, summary, argv, "rho_trend.csv")
 
 
 if __name__ == "__main__":

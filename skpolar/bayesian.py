@@ -154,6 +154,8 @@ init, device, verbose
     n_bootstrap = 200
     bias_correction = None
     n_bias_draws = 20
+    # the posterior samples the poles: pins would need a prior with point masses
+    pole_zeros = "free"
 
     def __init__(
         self,

@@ -279,8 +279,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         (or with ``pole_zeros="free"``; shape (2, 0) for the log-linear
         families).
     pole_zero_statistic_ : float
-        The likelihood-ratio statistic of the pins (``pole_zeros="test"``
-        only; 0 when the free fit already ends at zero on both sides). The
+        The likelihood-ratio statistic of the pins (NaN with
+        ``pole_zeros="free"``; 0 when the free fit already ends at zero on
+        both sides). The
         pins are kept below 4.23, the 95% point of
         ``1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2)``.
     rho_bias_replicates_ : ndarray of shape (n_bias_draws,)
@@ -597,11 +598,12 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         # known types (skops.io) keep it, and a later partial_fit continues it
         state["_generator_state"] = generator.get_state().numpy().copy()
         params = _oriented(params, self.pi)
-        zeros = None
+        zeros, state["pole_zero_statistic_"] = None, np.nan
         if self.pole_zeros == "test":
-            params, info, zeros, statistic = self._test_pole_zeros(rows, params, info)
-            state.update(pole_zero_statistic_=statistic)
-            problem = self._problem(rows, for_em=True, zeros=zeros)
+            params, info, zeros, state["pole_zero_statistic_"] = self._test_pole_zeros(
+                rows, params, info)
+            if zeros is not None:
+                problem = self._problem(rows, for_em=True, zeros=zeros)
         n_features = rows.n_features if self.emission == "two_pole" else 0
         state["pole_zeros_"] = (np.zeros((2, n_features), dtype=bool) if zeros is None
                                 else zeros.copy())

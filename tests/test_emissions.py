@@ -140,8 +140,8 @@ def test_single_precision_em_fit_reaches_the_double_precision_optimum():
     est = PolarizationEstimator(**settings).fit(X, y)
     exact = PolarizationEstimator(**settings)
     # the same fit with every problem in double precision
-    exact._problem = lambda rows, fixed_rho=None, for_em=False: PolarizationEstimator._problem(
-        exact, rows, fixed_rho)
+    exact._problem = lambda rows, fixed_rho=None, for_em=False, zeros=None: (
+        PolarizationEstimator._problem(exact, rows, fixed_rho, zeros=zeros))
     exact.fit(X, y)
     assert est.rho_ == pytest.approx(exact.rho_, abs=1e-4)
     # total log likelihoods within 1e-3 nats (of 32,000)

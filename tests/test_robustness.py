@@ -94,7 +94,7 @@ def test_bootstrap_interval_is_widened_to_hold_the_estimate(speeches, monkeypatc
     X, y = speeches
     # replicates that all fall below the estimate, as at the edge of [0.5, 1)
     monkeypatch.setattr(PolarizationEstimator, "_bootstrap",
-                        lambda self, rows, params: np.array([0.55, 0.56, 0.57]))
+                        lambda self, rows, params, zeros=None: np.array([0.55, 0.56, 0.57]))
     est = PolarizationEstimator(grid_size=20, interval="bootstrap").fit(X, y)
     assert _holds(est)
     assert est.rho_ci_[0] == np.percentile([0.55, 0.56, 0.57], 2.5)

@@ -5,11 +5,12 @@ from skpolar import PolarizationEstimator
 
 # Small grids keep the ~50 fits of each estimator's common checks fast; the
 # first runs the default profile interval, the others cover the log-linear
-# family and the minibatch solver (with partial_fit).
+# family, the minibatch solver (with partial_fit) and the pinned poles.
 ESTIMATORS = [
     PolarizationEstimator(grid_size=10),
     PolarizationEstimator(emission="loglinear", grid_size=20, interval=None),
     PolarizationEstimator(grid_size=20, solver="adam", max_iter=30, interval=None),
+    PolarizationEstimator(grid_size=10, pole_zeros="test", interval=None),
 ]
 
 
