@@ -252,6 +252,10 @@ outputs:
                      "a parametric bootstrap or a split-half jackknife; see "
                      "PolarizationEstimator's bias_correction "
                      "(default: %(default)s, maximum likelihood)")
+    fit.add_argument("--pole-zeros", choices=("free", "test"), default="free",
+                     help="test: hold each pole's line-end word at zero unless the data "
+                     "reject it, for vocabularies where each side has words the other never "
+                     "says; see PolarizationEstimator's pole_zeros (default: %(default)s)")
     fit.add_argument("--n-bootstrap", type=_positive_int, default=200,
                      help="replicates for --interval bootstrap (default: %(default)s)")
     fit.add_argument("--n-jobs", type=int, default=None,
@@ -358,9 +362,10 @@ def _run_fit(args):
     # estimator), which takes seconds: a typo in a column name should not.
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise CLIError(f"--output-dir {args.output_dir} exists and is not a directory")
-    if args.bias_correction == "crossfit" and args.emission != "two_pole":
-        raise CLIError(f"--bias-correction crossfit needs --emission two_pole "
-                       f"(got {args.emission})")
+    for option, value in (("--bias-correction", args.bias_correction),
+                          ("--pole-zeros", args.pole_zeros)):
+        if value in ("crossfit", "test") and args.emission != "two_pole":
+            raise CLIError(f"{option} {value} needs --emission two_pole (got {args.emission})")
     frame = _read_csv(args.csv, args.encoding)
     text_col, party_col, speaker_col = (
         args.text_column, args.party_column, args.speaker_column
@@ -437,7 +442,7 @@ def _run_fit(args):
         emission=args.emission, grid_size=args.grid_size,
         interval=None if args.interval == "none" else args.interval,
         n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
-        bias_correction=_bias_correction(args),
+        bias_correction=_bias_correction(args), pole_zeros=args.pole_zeros,
         random_state=args.random_state,
     )
     if args.max_iter is not None:
@@ -692,3 +697,7 @@ def _print_diagnostics(est, seconds):
     print(f"alpha = {est.alpha_:.4g}, beta = {est.beta_:.4g}, pi = {est.pi_:.4f}")
     print(f"iterations: {est.n_iter_}, converged: {'yes' if est.converged_ else 'no'}, "
           f"fit time: {seconds:.2f} s")
+    if getattr(est, "pole_zeros", "free") == "test":
+        pinned = int(est.pole_zeros_.sum())
+        print(f"pole zeros: {pinned} pinned (likelihood-ratio statistic "
+              f"{est.pole_zero_statistic_:.3f})")

@@ -474,6 +474,14 @@ def test_senate_fits_the_bundled_corpus(tmp_path, capsys):
     assert len(stances) == 18686 and "stance_words_only" in stances
 
 
+def test_pole_zeros_reaches_the_estimator_and_the_report(speeches_csv, tmp_path, capsys):
+    assert run_fit(speeches_csv, tmp_path / "out", "--pole-zeros", "test") == 0
+    assert "pole zeros: " in capsys.readouterr().out
+    code = run_fit(speeches_csv, tmp_path / "other", "--pole-zeros", "test",
+                   "--emission", "loglinear")
+    assert_one_line_error(capsys, code, tmp_path / "other", "--pole-zeros test")
+
+
 def test_bias_correction_reaches_the_estimator_and_the_report(speeches_csv, tmp_path, capsys):
     out_dir = tmp_path / "out"
     assert run_fit(speeches_csv, out_dir, "--bias-correction", "crossfit") == 0
