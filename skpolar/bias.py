@@ -66,6 +66,24 @@ def split_half_weights(counts, side, n_splits, rng):
     return weights
 
 
+def drawn_bias(rho_mle, replicates):
+    """The bias of ``rho_mle`` from the ``rho`` of corpora drawn from the fit, and its error.
+
+    The error is the Monte Carlo one: the draws' spread over the root of
+    their number.
+
+    Examples
+    --------
+    >>> from skpolar.bias import drawn_bias
+    >>> bias, error = drawn_bias(0.80, [0.83, 0.81, 0.82, 0.84])
+    >>> round(bias, 3), round(error, 4)
+    (0.025, 0.0065)
+    """
+    replicates = np.asarray(replicates, dtype=float)
+    return (float(replicates.mean() - rho_mle),
+            float(replicates.std(ddof=1) / np.sqrt(len(replicates))))
+
+
 def split_half_bias(rho_mle, replicates):
     """The bias of ``rho_mle`` from the ``rho`` of half-sample refits, and its Monte Carlo error.
 

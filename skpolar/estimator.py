@@ -15,10 +15,10 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from .bias import shifted, split_half_bias, split_half_weights
+from .bias import drawn_bias, shifted, split_half_bias, split_half_weights
 from .crossfit import CrossFit
 from .datasets import sample_two_pole_counts
-from .emissions import EMISSIONS, make_emission
+from .emissions import EMISSIONS, TwoPoleEmission, make_emission
 from .dask_backend import is_dask_array, score_lazily
 from .likelihood import Rows, collapse_duplicates, posterior_summaries, window_rows
 from .objective import LOG_SHAPE_BOUNDS, Problem
@@ -670,8 +670,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 int(np.argmin(log_theta[1] - log_theta[0])))
         zeros = np.zeros(eta.shape, dtype=bool)
         zeros[0, ends[0]] = zeros[1, ends[1]] = True
-        floor = self._emission().log_floor
-        if np.all(log_theta[zeros] <= floor + 1.0):
+        if np.all(log_theta[zeros] <= TwoPoleEmission.log_floor + 1.0):
             return params, info, None, 0.0
         problem = self._problem(rows, for_em=True, zeros=zeros)
         pinned, pinned_info = self._minimize(problem, _pinned(params, zeros))
@@ -737,8 +736,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 delayed(_bias_replicate)(self, params, state, lengths, seed, zeros)
                 for seed in seeds
             ))
-            bias = float(np.mean(replicates) - rho_mle)
-            monte_carlo = float(np.std(replicates, ddof=1) / np.sqrt(len(replicates)))
+            bias, monte_carlo = drawn_bias(rho_mle, replicates)
         out = shifted(rho_mle, state["rho_ci_"], state.get("rho_se_", np.nan), bias, monte_carlo)
         out.update(rho_mle_=rho_mle, rho_bias_=bias, rho_bias_replicates_=replicates,
                    rho_mle_ci_=state["rho_ci_"])
@@ -1706,7 +1704,7 @@ def _pinned(params, zeros):
     if zeros is None:
         return dict(params)
     eta = np.array(params["eta"], dtype=np.float64)
-    eta[zeros] = make_emission("two_pole").log_floor
+    eta[zeros] = TwoPoleEmission.log_floor
     return dict(params, eta=eta)
 
 
