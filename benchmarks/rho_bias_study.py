@@ -26,7 +26,7 @@ Generators (``--generator``):
     corpus (Democrats and Republicans, cached in ``--cache``), its ``(a, b)``
     replaced by the 2/10 shapes of the target ``rho`` and corpora of N
     speeches drawn with ``sample`` (the senate's own vocabulary and speech
-    lengths; V is the senate's 14,503 whatever ``--v`` says).
+    lengths; V is the senate's 14,503 whatever ``--v`` says, and is recorded so).
 
 Examples (from the project root)::
 
@@ -124,8 +124,10 @@ def run(args):
         skpolar.estimator._CROSSFIT_FOLDS = None if args.folds == "loo" else 5
         label = "crossfit-loo" if args.folds == "loo" else "crossfit"
     commit = code_version()
+    # senate corpora have the senate's vocabulary, whatever --v says
+    vocabularies = [senate_model(args.cache).n_features_in_] if args.generator == "senate" else args.v
     with results(args.out, FIELDS, row_key) as (append, done):
-        for V in args.v:
+        for V in vocabularies:
             for N in args.n:
                 for rho in args.rho:
                     for rep in range(args.replicates):
