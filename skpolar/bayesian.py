@@ -232,8 +232,8 @@ init, device, verbose
             return self.emission == "two_pole" and n_features <= AUTO_SAMPLE_MAX_FEATURES
         return self.posterior_emission == "sample"
 
-    def _fit(self, rows):
-        state = super()._fit(rows)
+    def _fit(self, rows, correction=None):
+        state = super()._fit(rows, None)
         started = time.perf_counter()
         problem = self._problem(rows)
         target = posterior.LogPosterior(

@@ -163,12 +163,13 @@ stances.csv and stance_distribution.png to --output-dir (see `skpolar fit
                         help="give every speech its own stance instead of one per senator")
     senate.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                         default="profile", help="interval for rho (default: %(default)s)")
-    senate.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap", "jackknife"),
-                        default="none",
+    senate.add_argument("--bias-correction",
+                        choices=("auto", "none", "crossfit", "bootstrap", "jackknife"),
+                        default="auto",
                         help="estimate rho by cross-fitting the stance axis, or correct it by "
-                        "a parametric bootstrap or a split-half jackknife; see "
-                        "PolarizationEstimator's bias_correction "
-                        "(default: %(default)s, maximum likelihood)")
+                        "a parametric bootstrap or a split-half jackknife; auto cross-fits "
+                        "when there are at least as many terms as speeches; see "
+                        "PolarizationEstimator's bias_correction (default: %(default)s)")
     senate.add_argument("--grid-size", type=_positive_int, default=200,
                         help="grid nodes on each side of zero (default: %(default)s)")
     senate.add_argument("--random-state", type=int, default=0,
@@ -246,12 +247,13 @@ outputs:
                      "PolarizationEstimator's max_iter)")
     fit.add_argument("--interval", choices=("profile", "bootstrap", "none"),
                      default="profile", help="interval for rho (default: %(default)s)")
-    fit.add_argument("--bias-correction", choices=("none", "crossfit", "bootstrap", "jackknife"),
-                     default="none",
+    fit.add_argument("--bias-correction",
+                     choices=("auto", "none", "crossfit", "bootstrap", "jackknife"),
+                     default="auto",
                      help="estimate rho by cross-fitting the stance axis, or correct it by "
-                     "a parametric bootstrap or a split-half jackknife; see "
-                     "PolarizationEstimator's bias_correction "
-                     "(default: %(default)s, maximum likelihood)")
+                     "a parametric bootstrap or a split-half jackknife; auto cross-fits "
+                     "when there are at least as many terms as speeches; see "
+                     "PolarizationEstimator's bias_correction (default: %(default)s)")
     fit.add_argument("--pole-zeros", choices=("free", "test"), default="free",
                      help="test: hold each pole's line-end word at zero unless the data "
                      "reject it, for vocabularies where each side has words the other never "
@@ -675,7 +677,7 @@ def _bias_correction(args):
 
 def _format_rho(est, problems=()):
     text = f"{est.rho_:.4f}"
-    correction = getattr(est, "bias_correction", None)
+    correction = getattr(est, "bias_correction_", None)
     if correction is not None:
         text += f" ({correction}; maximum likelihood {est.rho_mle_:.4f})"
     ci = np.asarray(getattr(est, "rho_ci_", [np.nan, np.nan]), dtype=float)

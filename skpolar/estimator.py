@@ -211,9 +211,17 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         interval always contains ``rho_``.
     n_bootstrap : int, default=200
         Bootstrap replicates for ``interval="bootstrap"``.
-    bias_correction : {"bootstrap", "jackknife", "crossfit"} or None, default=None
+    bias_correction : {"auto", "bootstrap", "jackknife", "crossfit"} or None, \
+default="auto"
         Correct ``rho_`` for the estimator's bias, which comes from the many
-        word probabilities fitted beside ``rho`` (see :doc:`/model`).
+        word probabilities fitted beside ``rho`` (see :doc:`/model`, "Which
+        estimate of rho"). ``"auto"`` cross-fits where the vocabulary is at
+        least as large as the corpus (``n_features >= n_samples``, two-pole
+        emission, in-memory data), where the maximum-likelihood ``rho`` is
+        biased upwards by 0.05 to 0.4, and otherwise keeps the
+        maximum-likelihood estimate (``None``); ``bias_correction_`` says
+        which ran. Fix it (``None`` or ``"crossfit"``) when comparing
+        corpora on both sides of that line: :func:`~skpolar.compare` does.
         ``"bootstrap"``: corpora of the fitted shape are drawn from the
         fitted model (``n_bias_draws`` of them) and refitted, and the mean
         difference between their estimates and the fitted ``rho`` is
@@ -273,6 +281,9 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         NaN with ``bias_correction="crossfit"``, which does not compute it).
     rho_bias_ : float
         ``rho_mle_ - rho_``: the estimated bias (0 without correction).
+    bias_correction_ : {"bootstrap", "jackknife", "crossfit"} or None
+        The correction the fit ran: ``bias_correction``, with ``"auto"``
+        resolved.
     pole_zeros_ : ndarray of bool, shape (2, n_features_in_)
         The pole probabilities ``pole_zeros="test"`` pinned at zero (rows: the
         ``classes_[0]`` and ``classes_[1]`` poles); all False when none were
@@ -349,7 +360,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         "init": [StrOptions({"auto", "random"})],
         "interval": [StrOptions({"profile", "bootstrap"}), None],
         "n_bootstrap": [Interval(numbers.Integral, 2, None, closed="left")],
-        "bias_correction": [StrOptions({"bootstrap", "crossfit", "jackknife"}), None],
+        "bias_correction": [StrOptions({"auto", "bootstrap", "crossfit", "jackknife"}), None],
         "n_bias_draws": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
@@ -377,7 +388,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         init="auto",
         interval="profile",
         n_bootstrap=200,
-        bias_correction=None,
+        bias_correction="auto",
         n_bias_draws=20,
         n_jobs=None,
         random_state=None,
@@ -458,15 +469,31 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             self._check_settings()
             if is_dask_array(X):
                 rows, n_speakers, dispersion = self._dask_fit_rows(X, y, groups)
+                correction = None if self.bias_correction == "auto" else self.bias_correction
             else:
                 X, side = self._validate_fit_input(X, y, reset=True)
                 rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
+                correction = self._bias_correction_for(*X.shape)
             with torch_threads(self._work(rows.nnz)):
-                state = self._fit(rows)
+                state = self._fit(rows, correction)
             state.update(n_speakers_=n_speakers, dispersion_=dispersion,
                          _lengths=np.rint(rows.lengths).astype(np.int64))
             self._assign(state)
         return self
+
+    def _bias_correction_for(self, n_samples, n_features):
+        """``bias_correction`` with ``"auto"`` resolved for a corpus of this shape.
+
+        Where the vocabulary is at least as large as the corpus the
+        maximum-likelihood rho is far too high (+0.05 to +0.4 in every such
+        cell of the study in :doc:`/benchmarks`) and the cross-fit much
+        closer; on narrower vocabularies the two differ by less than their
+        errors and the maximum-likelihood interval covers better.
+        """
+        if self.bias_correction != "auto":
+            return self.bias_correction
+        wide = n_features >= n_samples and self.emission == "two_pole"
+        return "crossfit" if wide else None
 
     def _check_settings(self):
         """Fail on an impossible combination of parameters before any work is done."""
@@ -489,7 +516,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
                 f"into halves, for the correction's Monte Carlo error); got "
                 f"n_bias_draws={self.n_bias_draws}."
             )
-        if (self.interval == "bootstrap" or self.bias_correction) and self.n_jobs == 0:
+        explicit = self.bias_correction not in (None, "auto")
+        if (self.interval == "bootstrap" or explicit) and self.n_jobs == 0:
             raise ValueError("n_jobs=0 runs no bootstrap worker; use None, -1 or a count >= 1.")
 
     def _fit_rows(self, X, side, groups):
@@ -523,7 +551,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             (groups is not None, "groups"),
             (self.solver in _MINIBATCH_SOLVERS,
              f"solver={self.solver!r} (use partial_fit, which streams the blocks)"),
-            (self.bias_correction is not None, f"bias_correction={self.bias_correction!r}"),
+            (self.bias_correction not in (None, "auto"),
+             f"bias_correction={self.bias_correction!r}"),
             (self.interval == "bootstrap", "interval='bootstrap'"),
             (self._device().type != "cpu", f"device={self.device!r}"),
         ]
@@ -569,12 +598,13 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             return rows.collapsed()
         return rows
 
-    def _fit(self, rows):
-        """Fit on ``rows``; returns the fitted attributes without touching ``self``."""
+    def _fit(self, rows, correction):
+        """Fit on ``rows`` with the bias ``correction``; returns the fitted
+        attributes without touching ``self``."""
         generator = self._torch_generator()
         problem = self._problem(rows, for_em=True)
         params = self._initial_params(rows, generator)
-        state = {}
+        state = {"bias_correction_": correction}
         # no total: a fit stops when it converges, usually long before max_iter
         with progress(self.verbose, "fit") as callback:
             if self.solver in _MINIBATCH_SOLVERS:
@@ -607,7 +637,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         n_features = rows.n_features if self.emission == "two_pole" else 0
         state["pole_zeros_"] = (np.zeros((2, n_features), dtype=bool) if zeros is None
                                 else zeros.copy())
-        if self.bias_correction == "crossfit":
+        if correction == "crossfit":
             # rho and its interval come from the held-out likelihood; the
             # maximum-likelihood interval would only cost time
             state.update(n_iter_=info["n_iter"], converged_=info["converged"],
@@ -638,8 +668,8 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         ci = state["rho_ci_"]
         if np.all(np.isfinite(ci)):
             state["rho_ci_"] = np.array([min(ci[0], state["rho_"]), max(ci[1], state["rho_"])])
-        if self.bias_correction in ("bootstrap", "jackknife"):
-            state.update(self._corrected(rows, params, state, zeros))
+        if correction in ("bootstrap", "jackknife"):
+            state.update(self._corrected(rows, params, state, correction, zeros))
         else:
             state.update(rho_mle_=state["rho_"], rho_bias_=0.0, rho_mle_ci_=state["rho_ci_"])
         return state
@@ -706,7 +736,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         return params, dict(info, n_iter=first["n_iter"] + info["n_iter"],
                             loss_curve=list(first["loss_curve"]) + list(info["loss_curve"]))
 
-    def _corrected(self, rows, params, state, zeros=None):
+    def _corrected(self, rows, params, state, correction, zeros=None):
         """rho and its interval corrected for the estimator's bias (:mod:`skpolar.bias`).
 
         ``"bootstrap"``: ``n_bias_draws`` corpora of the fitted rows' shape
@@ -718,7 +748,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
         """
         rng = _numpy_rng(self.random_state)
         rho_mle = state["rho_"]
-        if self.bias_correction == "jackknife":
+        if correction == "jackknife":
             counts = np.rint(rows.weight).astype(np.int64)
             weights = split_half_weights(counts, rows.side, self.n_bias_draws // 2, rng)
             replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
@@ -974,7 +1004,7 @@ class PolarizationEstimator(TransformerMixin, BaseEstimator):
             "n_iter_": n_iter + 1, "loss_curve_": curve + [loss], "converged_": False,
             "rho_se_": np.nan, "rho_ci_": np.full(2, np.nan),
             "n_speakers_": (0 if first else self.n_speakers_) + X.shape[0],
-            "dispersion_": np.inf,
+            "dispersion_": np.inf, "bias_correction_": None,
         }
         state.update(self._model_attributes(_oriented(params, self.pi)))
         return state

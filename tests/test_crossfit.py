@@ -124,6 +124,28 @@ def test_crossfit_estimator_option():
     assert fixed.pi_ == 0.5 and fixed.rho_ci_[0] <= fixed.rho_ <= fixed.rho_ci_[1]
 
 
+def test_auto_cross_fits_where_the_vocabulary_is_as_large_as_the_corpus():
+    X, y = make_polarized_speech(300, rho=0.7, n_features=400, vocabulary="shared",
+                                 speech_len=40, sparse=True, random_state=0)
+    wide = PolarizationEstimator(grid_size=30, interval=None, random_state=0).fit(X, y)
+    assert wide.bias_correction == "auto" and wide.bias_correction_ == "crossfit"
+    cross = PolarizationEstimator(grid_size=30, interval=None, bias_correction="crossfit",
+                                  random_state=0).fit(X, y)
+    plain = PolarizationEstimator(grid_size=30, interval=None, bias_correction=None,
+                                  random_state=0).fit(X, y)
+    assert wide.rho_ == cross.rho_ and wide.rho_mle_ == plain.rho_
+    assert plain.bias_correction_ is None
+    # one speech more than there are terms: maximum likelihood, as asked for None
+    X2, y2 = make_polarized_speech(401, rho=0.7, n_features=400, vocabulary="shared",
+                                   speech_len=40, sparse=True, random_state=0)
+    narrow = PolarizationEstimator(grid_size=30, interval=None, random_state=0).fit(X2, y2)
+    assert narrow.bias_correction_ is None and narrow.rho_ == narrow.rho_mle_
+    # the log-linear families have no held-out line: auto keeps their fit
+    loglinear = PolarizationEstimator(emission="loglinear", grid_size=30, interval=None,
+                                      max_iter=50, random_state=0).fit(X[:, :300], y)
+    assert loglinear.bias_correction_ is None
+
+
 def test_crossfit_with_groups_leaves_one_speaker_out():
     X, y, truth = make_polarized_speech(1200, rho=0.8, n_features=40, speech_len=20,
                                         random_state=2, return_truth=True)
