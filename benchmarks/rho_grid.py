@@ -179,7 +179,15 @@ def main(argv=None):
     table = summarize(load(args.results))
     print(render(*lines(table), rst=args.rst))
     print("\n* fewer replicates than the design asks (30; 10 at N = 100,000)\n")
-    print(scoreboard(table).to_string(index=False))
+    board = scoreboard(table)
+    if args.rst:
+        head = ["estimator", "cells", "bias met", "cover met", "mean abs bias", "worst abs bias"]
+        body = [[r["estimator"], str(r["cells"]), r["bias_met"], r["coverage_met"],
+                 f"{r['mean_abs_bias']:.4f}", f"{r['worst_bias']:.4f}"]
+                for r in board.to_dict("records")]
+        print(render(head, body, rst=True))
+    else:
+        print(board.to_string(index=False))
 
 
 if __name__ == "__main__":

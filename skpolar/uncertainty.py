@@ -3,7 +3,6 @@
 """
 
 import numpy as np
-import torch
 
 from .objective import LOG_SHAPE_BOUNDS
 

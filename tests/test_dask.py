@@ -69,6 +69,19 @@ def test_dense_blocks_numpy_labels_and_the_profile_interval(small_windows):
     assert Xs.shape == (50, 3) and np.all(Xs.sum(axis=1) == 15)
 
 
+def test_auto_keeps_the_maximum_likelihood_rho_on_a_dask_array():
+    # more terms than speeches: in memory "auto" cross-fits, which Dask
+    # arrays do not support, so there it keeps maximum likelihood
+    X, y = make_polarized_speech(60, rho=0.8, n_features=80, vocabulary="shared",
+                                 speech_len=30, random_state=0)
+    settings = dict(grid_size=20, interval=None, random_state=0)
+    assert PolarizationEstimator(**settings).fit(X, y).bias_correction_ == "crossfit"
+    on_dask = PolarizationEstimator(**settings).fit(da.from_array(X, chunks=(30, 80)), y)
+    plain = PolarizationEstimator(**settings, bias_correction=None).fit(X, y)
+    assert on_dask.bias_correction_ is None
+    assert on_dask.rho_ == pytest.approx(plain.rho_, abs=1e-6)
+
+
 def test_scoring_is_lazy_and_matches(corpus, small_windows):
     X, y = corpus
     est = PolarizationEstimator(grid_size=20, interval=None, max_iter=40).fit(X, y)
