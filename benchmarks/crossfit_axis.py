@@ -3,7 +3,7 @@
 On the same simulated corpora, five estimates of rho:
 
 ``ml``
-    ``PolarizationEstimator(interval=None)``: maximum likelihood.
+    ``PolarizationEstimator(interval=None, bias_correction=None)``: maximum likelihood.
 ``5-fold``, ``loo``
     The cross-fit (``skpolar.crossfit.CrossFit``) with five folds, and
     leave-one-out, as the estimator's ``bias_correction="crossfit"`` runs it.
@@ -67,7 +67,7 @@ def main(argv=None):
 
     from skpolar import PolarizationEstimator
     from skpolar.crossfit import CrossFit
-    from skpolar.estimator import _CROSSFIT_STARTS
+    from skpolar.crossfit import STARTS
 
     warnings.filterwarnings("ignore")
     version = code_version()
@@ -82,10 +82,10 @@ def main(argv=None):
             X, y, theta = draw(args.generator, args.v, args.n, rho, seed, args.cache, poles=True)
             # the senate sample's labels are the parties; the cross-fit wants sides
             side = (y == np.unique(y)[1]).astype(int)
-            ml = PolarizationEstimator(interval=None).fit(X, side)
+            ml = PolarizationEstimator(interval=None, bias_correction=None).fit(X, side)
             # the estimator's starts: the ML shapes, then fixed polarized ones
             starts = [(ml.alpha_, ml.beta_, ml.pi_)] + [
-                (6.0 * r, 6.0 * (1.0 - r), 0.5) for r in _CROSSFIT_STARTS]
+                (6.0 * r, 6.0 * (1.0 - r), 0.5) for r in STARTS]
             weight = np.ones(X.shape[0])
             axis = (theta.mean(axis=0), (theta[1] - theta[0]) / 2.0)
             row = {

@@ -119,9 +119,9 @@ def run(args):
         # a study switch, not an estimator parameter: the estimator's cross-fit
         # is leave-one-out; "5" deals five folds, its choice before that.
         # Rows keep the labels they had: "crossfit" five folds, "crossfit-loo"
-        import skpolar.estimator
+        import skpolar.crossfit
 
-        skpolar.estimator._CROSSFIT_FOLDS = None if args.folds == "loo" else 5
+        skpolar.crossfit.N_FOLDS = None if args.folds == "loo" else 5
         label = "crossfit-loo" if args.folds == "loo" else "crossfit"
     commit = code_version()
     # senate corpora have the senate's vocabulary, whatever --v says

@@ -56,7 +56,8 @@ def run(args):
                 if key not in done:
                     keep = order[:N]
                     start = time.perf_counter()
-                    est = PolarizationEstimator(interval=None).fit(X[keep], y[keep])
+                    est = PolarizationEstimator(interval=None, bias_correction=None).fit(
+                        X[keep], y[keep])
                     row = dict(generator=args.generator, V=args.v, N_full=args.n, rho=args.rho,
                                corpus=corpus, N=N, rho_hat=est.rho_,
                                seconds=round(time.perf_counter() - start, 2), commit=commit)

@@ -40,6 +40,8 @@ def compare(X, y, by, *, speakers=None, estimator=None, n_jobs=None):
     estimator : PolarizationEstimator, default=None
         The settings to fit every corpus with (cloned). None is
         ``PolarizationEstimator(bias_correction="bootstrap", random_state=0)``.
+        Its ``bias_correction="auto"`` is resolved once, for the smallest
+        corpus, and that one estimator fits them all.
     n_jobs : int, default=None
         Corpora fitted in parallel (joblib).
 
@@ -104,9 +106,17 @@ def compare(X, y, by, *, speakers=None, estimator=None, n_jobs=None):
     else:
         X = np.asarray(X)
 
+    # one estimator for every corpus: "auto" would cross-fit the corpora with
+    # fewer speeches than terms and not the others, a difference of method
+    # the test would read as one of polarization
+    settings = {}
+    if estimator.get_params().get("bias_correction") == "auto":
+        smallest = int(np.bincount(inverse).min())
+        settings["bias_correction"] = estimator._bias_correction_for(smallest, X.shape[1])
+
     def fit_one(k):
         rows = np.flatnonzero(inverse == k)
-        model = clone(estimator)
+        model = clone(estimator).set_params(**settings)
         groups = None if speakers is None else speakers[rows]
         return model.fit(X[rows], y[rows], groups=groups)
 

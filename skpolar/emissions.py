@@ -419,6 +419,25 @@ class TwoPoleEmission:
 
     log_floor = _LOG_THETA_FLOOR
 
+    @staticmethod
+    def pinned(params, zeros):
+        """``params`` with the pole logits at ``zeros`` moved to the floor (a copy).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skpolar.emissions import TwoPoleEmission
+        >>> params = {"eta": np.zeros((2, 3))}
+        >>> zeros = np.array([[False, True, False], [False, False, False]])
+        >>> bool(TwoPoleEmission.pinned(params, zeros)["eta"][0, 1] == TwoPoleEmission.log_floor)
+        True
+        """
+        if zeros is None:
+            return dict(params)
+        eta = np.array(params["eta"], dtype=np.float64)
+        eta[zeros] = _LOG_THETA_FLOOR
+        return dict(params, eta=eta)
+
     def fixed_logits(self, name):
         """Per-entry values of parameter ``name`` that are held fixed (NaN: free), or None."""
         if name != "eta" or self.zeros is None:

@@ -1,6 +1,7 @@
 """The PolarizationEstimator: polarization and stances from speech and party."""
 
 import contextlib
+import functools
 import numbers
 import warnings
 
@@ -8,15 +9,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 import torch
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from .bias import drawn_bias, shifted, split_half_bias, split_half_weights
-from .crossfit import CrossFit
+from .bias import corrected_rho
+from .crossfit import crossfit_rho
 from .datasets import sample_two_pole_counts
 from .emissions import EMISSIONS, TwoPoleEmission, make_emission
 from .dask_backend import is_dask_array, score_lazily
@@ -25,6 +25,7 @@ from .objective import LOG_SHAPE_BOUNDS, Problem
 from .quadrature import QUADRATURE_RULES, stance_grid
 from .solvers import (
     MinibatchSolver,
+    Refitter,
     all_finite,
     diverges,
     leave_saddle,
@@ -43,7 +44,7 @@ from .speakers import (
     scale_rows,
     sum_by_group,
 )
-from .uncertainty import RHO_MAX, Z95, profile_interval, rho_of, wald_se
+from .uncertainty import Z95, bootstrap_rhos, profile_interval, wald_se
 from .utils import progress, torch_threads
 
 # a + b above this means each camp's stances sit within ~0.03 of one point of
@@ -75,14 +76,6 @@ _HESSIAN_MAX_PARAMS = 100
 _COARSE_FACTOR = 4
 _COARSE_MIN_GRID = 20
 _COARSE_MIN_ITER = 10
-# Polarized starts of the cross-fit besides the maximum-likelihood shapes: its
-# held-out likelihood, like the full one, has a local optimum near a = b.
-_CROSSFIT_STARTS = (0.6, 0.75, 0.9)
-# The cross-fit's folds: None is leave-one-out (each row against the axis of
-# all the others), which beat five folds on the same corpora (docs/benchmarks,
-# "Cross-fitted rho": three terms, coverage 0.93 against 0.43) and deals
-# nothing at random. benchmarks/rho_bias_study.py --folds 5 sets it to 5.
-_CROSSFIT_FOLDS = None
 # Solvers that step through minibatches (and so offer partial_fit).
 _MINIBATCH_SOLVERS = ("adam", "sgd")
 
@@ -643,7 +636,12 @@ default="auto"
             state.update(n_iter_=info["n_iter"], converged_=info["converged"],
                          loss_curve_=list(info["loss_curve"]))
             state.update(self._model_attributes(params))
-            state.update(self._crossfit(rows, state))
+            state.update(crossfit_rho(
+                rows, state, grid_size=self.grid_size,
+                fixed_pi=None if self.pi == "fit" else float(self.pi),
+                interval=self.interval, n_bootstrap=self.n_bootstrap, n_jobs=self.n_jobs,
+                rng=_numpy_rng(self.random_state), verbose=self.verbose,
+            ))
             return state
         uncertainty = self._uncertainty(rows, params, info["loss"], zeros)
         better = uncertainty.pop("better", None)
@@ -703,7 +701,7 @@ default="auto"
         if np.all(log_theta[zeros] <= TwoPoleEmission.log_floor + 1.0):
             return params, info, None, 0.0
         problem = self._problem(rows, for_em=True, zeros=zeros)
-        pinned, pinned_info = self._minimize(problem, _pinned(params, zeros))
+        pinned, pinned_info = self._minimize(problem, TwoPoleEmission.pinned(params, zeros))
         statistic = 2.0 * problem.n_total * (pinned_info["loss"] - info["loss"])
         # The likelihood is nearly flat along the stretch path, so the test
         # sees only clear violations; pins that squeeze every stance into one
@@ -737,83 +735,25 @@ default="auto"
                             loss_curve=list(first["loss_curve"]) + list(info["loss_curve"]))
 
     def _corrected(self, rows, params, state, correction, zeros=None):
-        """rho and its interval corrected for the estimator's bias (:mod:`skpolar.bias`).
+        """rho and its interval corrected for the bias (:func:`skpolar.bias.corrected_rho`)."""
+        # drawn corpora have the effective lengths of the fitted rows
+        # (dispersion weights and all), so each carries the information its
+        # row carried
+        lengths = np.maximum(np.rint(np.asarray(rows.X.sum(axis=1)).reshape(-1)), 0)
+        lengths = np.repeat(lengths.astype(np.int64), np.rint(rows.weight).astype(np.int64))
+        draw = functools.partial(sample_model, self.emission, params, state["alpha_"],
+                                 state["beta_"], state["pi_"], lengths, np.array([0, 1]),
+                                 len(lengths))
+        return corrected_rho(self._refitter(), rows, params, state, correction, draw=draw,
+                             n_draws=self.n_bias_draws, n_jobs=self.n_jobs,
+                             rng=_numpy_rng(self.random_state), zeros=zeros)
 
-        ``"bootstrap"``: ``n_bias_draws`` corpora of the fitted rows' shape
-        are drawn from the fitted model and refitted (from the estimate, with
-        the fit's solver). ``"jackknife"``: the rows of each party are halved
-        at random ``n_bias_draws // 2`` times and both halves refitted. The
-        estimate and its interval move by the estimated bias; the
-        interval's half-widths grow by its Monte Carlo error.
-        """
-        rng = _numpy_rng(self.random_state)
-        rho_mle = state["rho_"]
-        if correction == "jackknife":
-            counts = np.rint(rows.weight).astype(np.int64)
-            weights = split_half_weights(counts, rows.side, self.n_bias_draws // 2, rng)
-            replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
-                delayed(_half_replicate)(self, rows, w.astype(float), zeros) for w in weights
-            ))
-            bias, monte_carlo = split_half_bias(rho_mle, replicates)
-        else:
-            seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_bias_draws)
-            # the draws have the effective lengths of the fitted rows
-            # (dispersion weights and all), so each carries the information
-            # its row carried
-            lengths = np.maximum(np.rint(np.asarray(rows.X.sum(axis=1)).reshape(-1)), 0)
-            lengths = np.repeat(lengths.astype(np.int64), np.rint(rows.weight).astype(np.int64))
-            replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
-                delayed(_bias_replicate)(self, params, state, lengths, seed, zeros)
-                for seed in seeds
-            ))
-            bias, monte_carlo = drawn_bias(rho_mle, replicates)
-        out = shifted(rho_mle, state["rho_ci_"], state.get("rho_se_", np.nan), bias, monte_carlo)
-        out.update(rho_mle_=rho_mle, rho_bias_=bias, rho_bias_replicates_=replicates,
-                   rho_mle_ci_=state["rho_ci_"])
-        return out
-
-    def _crossfit(self, rows, state):
-        """rho, its interval and standard error from the cross-fitted held-out likelihood.
-
-        See :mod:`skpolar.crossfit`: leave-one-out (row by row; a row is a
-        speaker with ``groups``) unless ``_CROSSFIT_FOLDS`` says otherwise.
-        The fit starts from the maximum-likelihood shapes and from a few fixed
-        ones, and keeps the best optimum.
-        """
-        rng = _numpy_rng(self.random_state)
-        fixed_pi = None if self.pi == "fit" else float(self.pi)
-        cross = CrossFit(rows.X, rows.side, rows.weight, self.grid_size, rng,
-                         n_folds=_CROSSFIT_FOLDS)
-        fit = self._crossfit_point(cross, state["alpha_"], state["beta_"], state["pi_"], fixed_pi)
-        out = {"rho_mle_": state["rho_"], "rho_mle_ci_": np.full(2, np.nan),
-               "rho_ci_": np.full(2, np.nan), "rho_se_": np.nan}
-        if self.interval == "profile":
-            with progress(self.verbose, "cross-fit interval", label="rho"):
-                ci, better = cross.interval(fit, RHO_MAX, fixed_pi=fixed_pi)
-            if better is not None:
-                fit = better
-                ci, _ = cross.interval(fit, RHO_MAX, fixed_pi=fixed_pi)
-            out["rho_ci_"] = np.array(ci)
-            out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * Z95))
-        elif self.interval == "bootstrap":
-            seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_bootstrap)
-            replicates = np.asarray(Parallel(n_jobs=self.n_jobs)(
-                delayed(_crossfit_replicate)(self, rows, fit, fixed_pi, seed) for seed in seeds
-            ))
-            out["rho_bootstrap_"] = replicates
-            out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
-            out["rho_se_"] = float(np.std(replicates, ddof=1))
-        rho = fit["rho"]
-        ci = out["rho_ci_"]
-        if np.all(np.isfinite(ci)):
-            out["rho_ci_"] = np.array([min(ci[0], rho), max(ci[1], rho)])
-        out.update(rho_=rho, rho_bias_=state["rho_"] - rho)
-        return out
-
-    def _crossfit_point(self, cross, a, b, pi, fixed_pi):
-        """The cross-fit's optimum, from the given shapes and from fixed polarized ones."""
-        starts = [(a, b, pi)] + [(6.0 * r, 6.0 * (1.0 - r), 0.5) for r in _CROSSFIT_STARTS]
-        return cross.fit(starts, fixed_pi=fixed_pi)
+    def _refitter(self):
+        """This estimator's refits, for the bootstrap and the bias corrections."""
+        return Refitter(problem=self._problem, minimize=self._minimize,
+                        start=functools.partial(self._initial_params, generator=None,
+                                                init="auto"),
+                        collapse=self._collapse)
 
     def _assign(self, state):
         """Set the fitted attributes, dropping those a previous fit left behind."""
@@ -1173,7 +1113,8 @@ default="auto"
             out["rho_ci_"] = np.array(interval)
             out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * Z95))
         elif self.interval == "bootstrap":
-            replicates = self._bootstrap(rows, params, zeros)
+            replicates = bootstrap_rhos(self._refitter(), rows, params, self.n_bootstrap,
+                                        self.random_state, self.n_jobs, zeros)
             out["rho_bootstrap_"] = replicates
             # replicates of a corpus at the edge of [0.5, 1) can all fall on
             # one side of the estimate: _fit widens the interval to hold it
@@ -1184,22 +1125,6 @@ default="auto"
         else:
             out["rho_se_"] = np.nan
         return out
-
-    def _bootstrap(self, rows, params, zeros=None):
-        seeds = np.random.SeedSequence(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        ).spawn(self.n_bootstrap)
-        weight = rows.weight
-        n = float(weight.sum())
-        draws = [
-            np.random.default_rng(s).multinomial(int(round(n)), weight / weight.sum())
-            for s in seeds
-        ]
-        return np.asarray(
-            Parallel(n_jobs=self.n_jobs)(
-                delayed(_bootstrap_replicate)(self, rows, params, w, zeros) for w in draws
-            )
-        )
 
     # ---- inference on new speeches ---------------------------------------------------
     def _posterior(self, X, y=None, groups=None, level=None):
@@ -1700,66 +1625,3 @@ def sample_model(emission, params, a, b, pi, lengths, classes, n_samples, rng):
     if X.shape[1] <= _COLLAPSE_MAX_FEATURES:
         X = X.toarray()
     return X, y, u
-
-
-def _bias_replicate(estimator, params, state, lengths, seed, zeros=None):
-    """rho refitted to one corpus drawn from the fitted model (bias correction)."""
-    rng = np.random.default_rng(seed)
-    X, y, _ = sample_model(
-        estimator.emission, params, state["alpha_"], state["beta_"], state["pi_"],
-        lengths, np.array([0, 1]), len(lengths), rng,
-    )
-    rows = Rows.of(X.astype(np.float64), y)
-    if not sp.issparse(X):
-        rows = estimator._collapse(rows)
-    problem = estimator._problem(rows, for_em=True, zeros=zeros)
-    fitted, info = estimator._minimize(problem, dict(params))
-    fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
-    return rho_of(fitted)
-
-
-def _crossfit_replicate(estimator, rows, fit, fixed_pi, seed):
-    """The cross-fitted rho of one bootstrap draw of the rows (new axes too)."""
-    rng = np.random.default_rng(seed)
-    weight = rng.multinomial(int(round(rows.weight.sum())), rows.weight / rows.weight.sum())
-    keep = weight > 0
-    sub = rows.subset(keep).reweighted(weight[keep])
-    cross = CrossFit(sub.X, sub.side, sub.weight, estimator.grid_size, rng,
-                     n_folds=_CROSSFIT_FOLDS)
-    return estimator._crossfit_point(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]
-
-
-def _pinned(params, zeros):
-    """``params`` with the pole logits at ``zeros`` moved to the floor (a copy)."""
-    if zeros is None:
-        return dict(params)
-    eta = np.array(params["eta"], dtype=np.float64)
-    eta[zeros] = TwoPoleEmission.log_floor
-    return dict(params, eta=eta)
-
-
-def _half_replicate(estimator, rows, weight, zeros=None):
-    """rho refitted to a half sample of the rows, from the fit's own start (jackknife).
-
-    The split-half jackknife needs the bias of the estimator as ``fit`` runs
-    it, so a half starts where a fit starts, not at the full data's estimate:
-    from there EM crawls along the flat stretch path (350-480 E-steps, where
-    a fresh start takes 100-140 on 2,000 terms x 5,000 speeches) and stops
-    short of the half's own maximum, which would understate the bias.
-    """
-    keep = weight > 0
-    sub = rows.subset(keep).reweighted(weight[keep])
-    problem = estimator._problem(sub, for_em=True, zeros=zeros)
-    start = _pinned(estimator._initial_params(sub, None, init="auto"), zeros)
-    fitted, info = estimator._minimize(problem, start, coarse_start=True)
-    fitted, _ = leave_saddle(problem, fitted, info, minimize=estimator._minimize)
-    return rho_of(fitted)
-
-
-def _bootstrap_replicate(estimator, rows, params, weight, zeros=None):
-    """rho refitted to one bootstrap draw of the rows, from the estimate."""
-    keep = weight > 0
-    sub = rows.subset(keep).reweighted(weight[keep])
-    fitted, _ = estimator._minimize(estimator._problem(sub, for_em=True, zeros=zeros),
-                                    dict(params))
-    return rho_of(fitted)

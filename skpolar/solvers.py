@@ -5,14 +5,18 @@ dict and returns the fitted dict with an ``info`` dict (``n_iter``,
 ``converged``, ``loss_curve``, ``message``, ``loss``).
 """
 
+import dataclasses
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from .emissions import TwoPoleEmission
 from .objective import LOG_SHAPE_BOUNDS, _box_arrays, _to_numpy
+from .uncertainty import rho_of
 
 # |log a - log b| below this (rho < 0.55) counts as next to the a = b saddle.
 SADDLE_WIDTH = 0.2
@@ -665,3 +669,49 @@ def warn_unconverged(info, max_iter):
         text = (f"The fit did not converge in {max_iter} iterations ({info['message']}); "
                 "increase max_iter or loosen tol.")
     warnings.warn(text, ConvergenceWarning, stacklevel=3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Refitter:
+    """How a fitted model is refitted to other rows: the bootstrap's and the bias corrections' refits.
+
+    An estimator builds one from its own methods (so refits use the fit's
+    emission, grid, solver and tolerances) and hands it to
+    :mod:`skpolar.uncertainty` and :mod:`skpolar.bias`, which need nothing
+    else of it. Picklable when the callables are (bound methods of a
+    picklable estimator), so refits can run on joblib workers.
+
+    Parameters
+    ----------
+    problem : callable
+        ``problem(rows, for_em=True, zeros=None)``: the objective on ``rows``.
+    minimize : callable
+        ``minimize(problem, params, coarse_start=False)``: ``(params, info)``.
+    start : callable
+        ``start(rows)``: the parameters a fit starts from.
+    collapse : callable
+        ``collapse(rows)``: ``rows`` with duplicates merged where the fit
+        would merge them.
+    """
+
+    problem: Callable
+    minimize: Callable
+    start: Callable
+    collapse: Callable
+
+    def from_params(self, rows, params, zeros=None, escape_saddle=False):
+        """rho refitted to ``rows`` from ``params``; with ``escape_saddle``,
+        also from the polarized starts when the fit ends near ``a = b``."""
+        problem = self.problem(rows, for_em=True, zeros=zeros)
+        fitted, info = self.minimize(problem, dict(params))
+        if escape_saddle:
+            fitted, _ = leave_saddle(problem, fitted, info, minimize=self.minimize)
+        return rho_of(fitted)
+
+    def from_start(self, rows, zeros=None):
+        """rho refitted to ``rows`` from the start a fit takes (the saddle escaped)."""
+        problem = self.problem(rows, for_em=True, zeros=zeros)
+        start = TwoPoleEmission.pinned(self.start(rows), zeros)
+        fitted, info = self.minimize(problem, start, coarse_start=True)
+        fitted, _ = leave_saddle(problem, fitted, info, minimize=self.minimize)
+        return rho_of(fitted)

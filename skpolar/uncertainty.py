@@ -1,8 +1,10 @@
-"""Uncertainty about rho: observed information, profile likelihood.
+"""Uncertainty about rho: observed information, profile likelihood, the speech bootstrap.
 
 """
 
 import numpy as np
+from joblib import Parallel, delayed
+from sklearn.utils import check_random_state
 
 from .objective import LOG_SHAPE_BOUNDS
 
@@ -288,3 +290,43 @@ def _inverse_quadratic(points):
         return None
     return (x0 * f1 * f2 / ((f0 - f1) * (f0 - f2)) + x1 * f0 * f2 / ((f1 - f0) * (f1 - f2))
             + x2 * f0 * f1 / ((f2 - f0) * (f2 - f1)))
+
+
+def bootstrap_rhos(refit, rows, params, n_bootstrap, random_state, n_jobs, zeros=None):
+    """rho refitted to ``n_bootstrap`` resamples of the rows (with replacement), from ``params``.
+
+    Parameters
+    ----------
+    refit : skpolar.solvers.Refitter
+        The fitted estimator's refits.
+    rows : skpolar.likelihood.Rows
+    params : dict
+        The estimate every replicate starts from.
+    n_bootstrap : int
+    random_state : int, RandomState instance or None
+        Seeds the resamples (one independent stream each).
+    n_jobs : int or None
+        joblib workers.
+    zeros : ndarray of bool or None
+        Pole probabilities every refit holds at zero.
+
+    Returns
+    -------
+    ndarray of shape (n_bootstrap,)
+    """
+    seeds = np.random.SeedSequence(
+        check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    ).spawn(n_bootstrap)
+    weight = rows.weight
+    n = float(weight.sum())
+    draws = [np.random.default_rng(s).multinomial(int(round(n)), weight / weight.sum())
+             for s in seeds]
+    return np.asarray(Parallel(n_jobs=n_jobs)(
+        delayed(_bootstrap_replicate)(refit, rows, params, w, zeros) for w in draws
+    ))
+
+
+def _bootstrap_replicate(refit, rows, params, weight, zeros=None):
+    """rho refitted to one bootstrap draw of the rows, from the estimate."""
+    keep = weight > 0
+    return refit.from_params(rows.subset(keep).reweighted(weight[keep]), params, zeros)

@@ -62,3 +62,19 @@ def test_heterogeneity_test():
     statistic, df, p = heterogeneity_test([0.7, 0.7, 0.7], [0.01, 0.02, 0.03])
     assert statistic == 0.0 and df == 2 and p == pytest.approx(1.0)
     assert np.isnan(heterogeneity_test([0.7, 0.8], [0.01, np.nan])[2])
+
+
+def test_compare_resolves_auto_once_for_every_corpus():
+    # 200 terms: the first corpus (150 speeches) is narrower than its
+    # vocabulary, the second (400) is not; alone, "auto" would cross-fit the
+    # first only, and the test would compare two estimators
+    parts = [make_polarized_speech(n, rho=0.75, n_features=200, vocabulary="shared",
+                                   speech_len=40, random_state=n) for n in (150, 400)]
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    period = np.repeat(["a", "b"], [150, 400])
+    est = PolarizationEstimator(grid_size=20, interval="profile", random_state=0)
+    assert est.fit(X[150:], y[150:]).bias_correction_ is None
+    result = compare(X, y, period, estimator=est)
+    assert {m.bias_correction_ for m in result.estimators.values()} == {"crossfit"}
+    assert est.bias_correction == "auto"

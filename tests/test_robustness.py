@@ -94,8 +94,8 @@ def test_loglinear_interval_holds_its_estimate_on_a_wide_vocabulary():
 def test_bootstrap_interval_is_widened_to_hold_the_estimate(speeches, monkeypatch):
     X, y = speeches
     # replicates that all fall below the estimate, as at the edge of [0.5, 1)
-    monkeypatch.setattr(PolarizationEstimator, "_bootstrap",
-                        lambda self, rows, params, zeros=None: np.array([0.55, 0.56, 0.57]))
+    monkeypatch.setattr(skpolar.estimator, "bootstrap_rhos",
+                        lambda *args, **kwargs: np.array([0.55, 0.56, 0.57]))
     est = PolarizationEstimator(grid_size=20, interval="bootstrap").fit(X, y)
     assert _holds(est)
     assert est.rho_ci_[0] == np.percentile([0.55, 0.56, 0.57], 2.5)
