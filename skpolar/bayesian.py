@@ -232,7 +232,8 @@ init, device, verbose
             return self.emission == "two_pole" and n_features <= AUTO_SAMPLE_MAX_FEATURES
         return self.posterior_emission == "sample"
 
-    def _fit(self, rows, correction=None):
+    def _fit(self, rows, correction):
+        # the posterior takes the place of any bias correction
         state = super()._fit(rows, None)
         started = time.perf_counter()
         problem = self._problem(rows)
