@@ -211,7 +211,7 @@ default="auto"
         estimate of rho"). ``"auto"`` cross-fits where the vocabulary is at
         least as large as the corpus (``n_features >= n_samples``, two-pole
         emission, in-memory data), where the maximum-likelihood ``rho`` is
-        biased upwards by 0.05 to 0.4, and otherwise keeps the
+        biased upwards by 0.03 to 0.4, and otherwise keeps the
         maximum-likelihood estimate (``None``); ``bias_correction_`` says
         which ran. Fix it (``None`` or ``"crossfit"``) when comparing
         corpora on both sides of that line: :func:`~skpolar.compare` does.
@@ -478,10 +478,11 @@ default="auto"
         """``bias_correction`` with ``"auto"`` resolved for a corpus of this shape.
 
         Where the vocabulary is at least as large as the corpus the
-        maximum-likelihood rho is far too high (+0.05 to +0.4 in every such
-        cell of the study in :doc:`/benchmarks`) and the cross-fit much
-        closer; on narrower vocabularies the two differ by less than their
-        errors and the maximum-likelihood interval covers better.
+        maximum-likelihood rho is far too high (+0.03 to +0.4 in every such
+        cell of the study in :doc:`/benchmarks`) and the cross-fit closer in
+        all of them but the senate-shaped ones at rho = 0.8; on vocabularies
+        of a fifth of the corpus or less the two differ by less than 0.01
+        and the maximum-likelihood interval covers better.
         """
         if self.bias_correction != "auto":
             return self.bias_correction
