@@ -102,8 +102,7 @@ def _half_replicate(refit, rows, weight, zeros=None):
     a fresh start takes 100-140 on 2,000 terms x 5,000 speeches) and stops
     short of the half's own maximum, which would understate the bias.
     """
-    keep = weight > 0
-    return refit.from_start(rows.subset(keep).reweighted(weight[keep]), zeros)
+    return refit.from_start(rows.reweighted(weight), zeros)
 
 
 def split_half_weights(counts, side, n_splits, rng):

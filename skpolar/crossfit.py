@@ -727,8 +727,6 @@ def _best_fit(cross, a, b, pi, fixed_pi):
 def _bootstrap_replicate(rows, fit, grid_size, fixed_pi, seed):
     """The cross-fitted rho of one bootstrap draw of the rows (new axes too)."""
     rng = np.random.default_rng(seed)
-    weight = rng.multinomial(int(round(rows.weight.sum())), rows.weight / rows.weight.sum())
-    keep = weight > 0
-    sub = rows.subset(keep).reweighted(weight[keep])
+    sub = rows.resampled(rng)
     cross = CrossFit(sub.X, sub.side, sub.weight, grid_size, rng, n_folds=N_FOLDS)
     return _best_fit(cross, fit["a"], fit["b"], fit["pi"], fixed_pi)["rho"]

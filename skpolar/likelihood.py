@@ -154,8 +154,16 @@ class Rows:
                     self.weight[index], self.log_coef[index])
 
     def reweighted(self, weight):
-        """The same rows standing for ``weight`` speeches each (a bootstrap draw)."""
-        return Rows(self.X, self.side, np.asarray(weight, dtype=float), self.log_coef)
+        """The rows standing for ``weight`` speeches each, those of weight zero dropped."""
+        weight = np.asarray(weight, dtype=float)
+        keep = weight > 0
+        sub = self.subset(keep)
+        return Rows(sub.X, sub.side, weight[keep], sub.log_coef)
+
+    def resampled(self, rng):
+        """A bootstrap draw: as many speeches as the rows stand for, drawn with replacement."""
+        total = self.weight.sum()
+        return self.reweighted(rng.multinomial(int(round(total)), self.weight / total))
 
     def chunks(self, grid_size, device="cpu", dtype=torch.float64, single_products=False,
                window=None):

@@ -317,16 +317,11 @@ def bootstrap_rhos(refit, rows, params, n_bootstrap, random_state, n_jobs, zeros
     seeds = np.random.SeedSequence(
         check_random_state(random_state).randint(np.iinfo(np.int32).max)
     ).spawn(n_bootstrap)
-    weight = rows.weight
-    n = float(weight.sum())
-    draws = [np.random.default_rng(s).multinomial(int(round(n)), weight / weight.sum())
-             for s in seeds]
     return np.asarray(Parallel(n_jobs=n_jobs)(
-        delayed(_bootstrap_replicate)(refit, rows, params, w, zeros) for w in draws
+        delayed(_bootstrap_replicate)(refit, rows, params, seed, zeros) for seed in seeds
     ))
 
 
-def _bootstrap_replicate(refit, rows, params, weight, zeros=None):
+def _bootstrap_replicate(refit, rows, params, seed, zeros=None):
     """rho refitted to one bootstrap draw of the rows, from the estimate."""
-    keep = weight > 0
-    return refit.from_params(rows.subset(keep).reweighted(weight[keep]), params, zeros)
+    return refit.from_params(rows.resampled(np.random.default_rng(seed)), params, zeros)
