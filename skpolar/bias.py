@@ -179,8 +179,8 @@ def split_half_bias(rho_mle, replicates):
     >>> round(bias, 3), round(error, 3)
     (0.025, 0.005)
     """
-    pairs = np.asarray(replicates, dtype=float).reshape(-1, 2).mean(axis=1)
-    return float(pairs.mean() - rho_mle), float(pairs.std(ddof=1) / np.sqrt(len(pairs)))
+    # each split's two halves count as one draw
+    return drawn_bias(rho_mle, np.asarray(replicates, dtype=float).reshape(-1, 2).mean(axis=1))
 
 
 def shifted(rho_mle, ci, rho_se, bias, monte_carlo):
