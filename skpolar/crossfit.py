@@ -74,7 +74,7 @@ from joblib import Parallel, delayed
 
 from .objective import LOG_SHAPE_BOUNDS, LOGIT_PI_BOUNDS
 from .quadrature import log_prior_weights_numpy, stance_grid
-from .uncertainty import RHO_MAX, Z95
+from .uncertainty import RHO_MAX, Z95, holding
 from .utils import progress
 
 # Polarized starts besides the maximum-likelihood shapes: the held-out
@@ -711,10 +711,7 @@ def crossfit_rho(rows, fit, *, grid_size, fixed_pi, interval, n_bootstrap, n_job
         out["rho_ci_"] = np.percentile(replicates, [2.5, 97.5])
         out["rho_se_"] = float(np.std(replicates, ddof=1))
     rho = best["rho"]
-    ci = out["rho_ci_"]
-    if np.all(np.isfinite(ci)):
-        out["rho_ci_"] = np.array([min(ci[0], rho), max(ci[1], rho)])
-    out.update(rho_=rho, rho_bias_=fit["rho_"] - rho)
+    out.update(rho_=rho, rho_ci_=holding(out["rho_ci_"], rho), rho_bias_=fit["rho_"] - rho)
     return out
 
 

@@ -44,7 +44,7 @@ from .speakers import (
     scale_rows,
     sum_by_group,
 )
-from .uncertainty import Z95, bootstrap_rhos, profile_interval, wald_se
+from .uncertainty import Z95, bootstrap_rhos, holding, profile_interval, wald_se
 from .utils import progress, torch_threads
 
 # a + b above this means each camp's stances sit within ~0.03 of one point of
@@ -462,7 +462,8 @@ default="auto"
             self._check_settings()
             if is_dask_array(X):
                 rows, n_speakers, dispersion = self._dask_fit_rows(X, y, groups)
-                correction = None if self.bias_correction == "auto" else self.bias_correction
+                # _dask_fit_rows refused any other correction: "auto" keeps the MLE
+                correction = None
             else:
                 X, side = self._validate_fit_input(X, y, reset=True)
                 rows, n_speakers, dispersion = self._fit_rows(X, side, groups)
@@ -664,9 +665,7 @@ default="auto"
         # every interval holds the estimate: bootstrap percentiles can both
         # fall on one side of it, and rho_ (max(a, b) / (a + b)) can differ in
         # the last bit from the rho_of the profile's searches start at
-        ci = state["rho_ci_"]
-        if np.all(np.isfinite(ci)):
-            state["rho_ci_"] = np.array([min(ci[0], state["rho_"]), max(ci[1], state["rho_"])])
+        state["rho_ci_"] = holding(state["rho_ci_"], state["rho_"])
         if correction in ("bootstrap", "jackknife"):
             state.update(self._corrected(rows, params, state, correction, zeros))
         else:

@@ -33,6 +33,25 @@ def rho_of(params):
     return float(1.0 / (1.0 + np.exp(-abs(params["log_a"] - params["log_b"]))))
 
 
+def holding(ci, rho):
+    """The interval ``ci`` widened, if need be, to hold the estimate ``rho``.
+
+    Bootstrap percentiles can both fall on one side of the estimate, and a
+    profile's ends can miss it in the last bit; an interval of NaNs (none
+    computed) is returned as it is.
+
+    Examples
+    --------
+    >>> from skpolar.uncertainty import holding
+    >>> holding([0.55, 0.57], 0.6).tolist()
+    [0.55, 0.6]
+    """
+    ci = np.asarray(ci, dtype=float)
+    if not np.all(np.isfinite(ci)):
+        return ci
+    return np.array([min(ci[0], rho), max(ci[1], rho)])
+
+
 def wald_se(problem, params):
     """Standard error of rho from the observed information (Hessian of the log likelihood).
 
