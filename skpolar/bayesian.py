@@ -242,6 +242,8 @@ init, device, verbose
             _prior_pair("log_shape_prior", self.log_shape_prior),
             _prior_pair("logit_pi_prior", self.logit_pi_prior),
             float(self.vocabulary_concentration),
+            # coordinates of the word weights that suit each sampler (LogPosterior)
+            weight_map="softplus" if self.inference == "nuts" else "abs",
         )
         rng = _numpy_rng(self.random_state)
         mode = posterior.find_mode(target)
@@ -252,7 +254,7 @@ init, device, verbose
             starts = rng.multivariate_normal(mode, cov, size=self.n_chains, method="eigh")
             draws, diverging = posterior.run_nuts(
                 target, starts, seeds, self.n_warmup, self.n_draws,
-                target_accept=self.target_accept, n_jobs=self.n_jobs,
+                target_accept=self.target_accept, n_jobs=self.n_jobs, inverse_mass=cov,
             )
         else:
             draws, state["elbo_"] = posterior.run_vi(

@@ -58,10 +58,82 @@ _FULL_MASS_MAX = 200
 # dropped, at most G of them: 1e-26 of the sum at this floor); its sum is
 # then taken in logs.
 _SCALED_FLOOR = 1e-280
+# Smallest scale of a word weight (a fitted weight of zero has one this small).
+_WEIGHT_FLOOR = 1e-12
+# Where a word weight of zero starts its coordinate: softplus(-50) is 2e-22.
+_Z_MIN = -50.0
 # Diagnostics below these thresholds earn a PosteriorWarning.
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
 OUTSIDE_BOX_MAX = 0.01
+
+
+class _Softplus:
+    """Word weights ``w = s log(1 + e^z)``: monotone, an exponential tail below zero (NUTS)."""
+
+    name = "softplus"
+
+    @staticmethod
+    def log_weight(z):
+        """``log(log(1 + e^z))``, without underflow far below zero (where it is ``z``)."""
+        z = np.asarray(z, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.where(z < -30.0, z, np.log(np.logaddexp(0.0, np.maximum(z, -30.0))))
+
+    @classmethod
+    def d_log_weight(cls, z):
+        """``d log w / dz = sigmoid(z) / softplus(z)``, which tends to one far below zero."""
+        return np.exp(cls.log_jacobian(z) - cls.log_weight(z))
+
+    @staticmethod
+    def log_jacobian(z):
+        """``log(dw / dz) - log s = log sigmoid(z)``."""
+        return -np.logaddexp(0.0, -np.asarray(z, dtype=float))
+
+    @classmethod
+    def d_log_jacobian(cls, z):
+        return 1.0 - np.exp(cls.log_jacobian(z))
+
+    @staticmethod
+    def inverse(x):
+        """The ``z`` of ``w / s = x``; a weight of zero starts far down the tail."""
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore"):
+            z = np.where(x > 30.0, x, np.log(np.expm1(np.minimum(x, 30.0))))
+        return np.maximum(z, _Z_MIN)
+
+
+class _Reflected:
+    """Word weights ``w = s |z|``: symmetric in each ``z``, a peak at zero (VI's Gaussian)."""
+
+    name = "abs"
+
+    @staticmethod
+    def log_weight(z):
+        with np.errstate(divide="ignore"):
+            return np.log(np.abs(z))
+
+    @staticmethod
+    def d_log_weight(z):
+        # d/d eta is proportional to the word's probability, so the caller's
+        # product stays finite at z -> 0
+        with np.errstate(divide="ignore"):
+            return np.where(z != 0, 1.0 / np.where(z != 0, z, 1.0), 0.0)
+
+    @staticmethod
+    def log_jacobian(z):
+        return np.zeros(np.shape(z))
+
+    @staticmethod
+    def d_log_jacobian(z):
+        return np.zeros(np.shape(z))
+
+    @staticmethod
+    def inverse(x):
+        return np.asarray(x, dtype=float)
+
+
+WEIGHT_MAPS = {m.name: m for m in (_Softplus, _Reflected)}
 
 
 class PosteriorWarning(UserWarning):
@@ -91,16 +163,20 @@ class _NegLogPosterior(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, theta, target):
-        theta_np = theta.detach().cpu().numpy()
-        value, grad = target.neg_loglik_and_grad(theta_np)
-        log_prior, prior_grad = target.log_prior(theta_np, grad=True)
-        ctx.save_for_backward(torch.as_tensor(grad - prior_grad, dtype=theta.dtype))
-        return torch.as_tensor(value - log_prior, dtype=theta.dtype)
+        # one vector, or a batch of them (VI's particles), one row at a time
+        rows = theta.detach().cpu().numpy().reshape(-1, theta.shape[-1])
+        values, grads = np.empty(len(rows)), np.empty(rows.shape)
+        for i, row in enumerate(rows):
+            value, grad = target.neg_loglik_and_grad(row)
+            log_prior, prior_grad = target.log_prior(row, grad=True)
+            values[i], grads[i] = value - log_prior, grad - prior_grad
+        ctx.save_for_backward(torch.as_tensor(grads.reshape(theta.shape), dtype=theta.dtype))
+        return torch.as_tensor(values.reshape(theta.shape[:-1]), dtype=theta.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return grad_output * grad, None
+        return grad_output[..., None] * grad, None
 
 
 @dataclasses.dataclass
@@ -111,7 +187,8 @@ class Layout:
     parameters (``log a``, ``log b``, ``logit pi``), copied into
     ``prior_index``; the rest, with ``eta`` set, are each pole's word
     coordinates ``z``: a pole's reference word has weight 1 and word ``v``
-    weight ``|z_v|``, so its probability is ``|z_v| / (1 + sum_w |z_w|)``.
+    weight ``w_v = scale_v * softplus(z_v)``, so its probability is
+    ``w_v / (1 + sum_u w_u)`` (see :class:`LogPosterior` for why).
     """
 
     base: np.ndarray
@@ -120,6 +197,8 @@ class Layout:
     low: np.ndarray
     high: np.ndarray
     eta: tuple = None  # (offset, (n_poles, n_words), reference word of each pole)
+    scale: np.ndarray = None  # of every free word's weight, in _free_words order
+    weight_map: str = "softplus"  # a key of WEIGHT_MAPS
 
     @property
     def dim(self):
@@ -144,8 +223,8 @@ class Layout:
         if self.eta is not None:
             offset, shape, _ = self.eta
             eta = np.zeros(shape)
-            with np.errstate(divide="ignore"):
-                eta[self._free_words()] = np.log(np.abs(theta[k:]))
+            eta[self._free_words()] = (np.log(self.scale)
+                                       + WEIGHT_MAPS[self.weight_map].log_weight(theta[k:]))
             out[offset:offset + eta.size] = eta.ravel()
         return out
 
@@ -153,11 +232,14 @@ class Layout:
         """The sampled vector of a full parameter vector (its probabilities as weights)."""
         theta = [full[self.prior_index]]
         if self.eta is not None:
-            offset, shape, ref = self.eta
-            eta = full[offset:offset + int(np.prod(shape))].reshape(shape)
-            weights = np.exp(eta - eta[np.arange(shape[0]), ref][:, None])
-            theta.append(weights[self._free_words()])
+            theta.append(WEIGHT_MAPS[self.weight_map].inverse(self.weights(full) / self.scale))
         return np.concatenate(theta)
+
+    def weights(self, full):
+        """Every free word's weight against its pole's reference word, in a full vector."""
+        offset, shape, ref = self.eta
+        eta = full[offset:offset + int(np.prod(shape))].reshape(shape)
+        return np.exp(eta - eta[np.arange(shape[0]), ref][:, None])[self._free_words()]
 
     def params(self, theta):
         """The objective's parameter dict at sampled ``theta`` (numpy)."""
@@ -251,19 +333,37 @@ class LogPosterior:
     vocabulary_concentration : float
         Concentration of the symmetric Dirichlet prior on each pole's word
         probabilities (1 is uniform on the simplex).
+    weight_map : {"softplus", "abs"}, default="softplus"
+        The sampled coordinates of the word weights (Notes): ``"softplus"``
+        for NUTS, ``"abs"`` for VI's Gaussian.
 
     Notes
     -----
     A pole's word probabilities are sampled as weights against its most
-    probable word, ``theta_v = |z_v| / (1 + sum_w |z_w|)``, not as log-odds.
-    A word a pole never says has probability zero at the maximum of the
-    likelihood, on the boundary of the simplex: in log-odds its posterior
-    is a long exponential tail ending at a cliff, which NUTS crosses with
-    long trajectories and divergences; in ``z`` it is a peak at zero that
-    falls off on both sides. (``z`` and ``-z`` are the same probabilities:
-    the posterior is symmetric in each ``z_v``, and no reported quantity
-    sees the sign.) The Dirichlet density carries the map's Jacobian,
-    ``theta_ref ** n_words``.
+    probable word, ``theta_v = w_v / (1 + sum_u w_u)`` with
+    ``w_v = s_v softplus(z_v)``. A word a pole (nearly) never says has its
+    posterior piled against probability zero, the edge of the simplex. In
+    log-odds (``w = exp(z)``) that posterior is a long exponential tail
+    ending at a cliff, where the likelihood falls doubly exponentially,
+    which NUTS crosses with long trajectories and divergences. The softplus
+    keeps the tail below ``z = 0`` but is linear above it, so the cliff
+    becomes an ordinary slope, and words far from zero see a linear map.
+    The scale ``s_v`` is that weight's standard deviation in the Laplace
+    approximation at the maximum-likelihood fit, so that the bend sits
+    where the posterior meets zero: much smaller scales bring the cliff
+    back, much larger ones lengthen the tail. The map is monotone, so the
+    ridge along which the poles' rare words and the stances' concentration
+    trade off stays one ridge that a dense mass matrix can follow.
+
+    ``weight_map="abs"`` samples ``w_v = |z_v|`` instead (``s_v = 1``):
+    the posterior of a rare word is then a peak at zero falling off to
+    both sides, symmetric in ``z_v`` (no reported quantity sees the sign).
+    The reflection puts the ridge in every quadrant of signs, where a dense
+    mass matrix cannot see it, so NUTS is slow there (:doc:`/bayes`); but a
+    Gaussian fits that peak better than the softplus's skewed tail, and
+    VI's posterior of ``rho`` is the closer to NUTS's for it. The density
+    carries both Jacobians: ``theta_ref ** n_words`` for the
+    probabilities, ``dw / dz`` (``s_v sigmoid(z_v)``, or 1) for the weights.
 
     Examples
     --------
@@ -285,7 +385,7 @@ class LogPosterior:
     """
 
     def __init__(self, problem, mode, sample_emission, log_shape_prior, logit_pi_prior,
-                 vocabulary_concentration):
+                 vocabulary_concentration, weight_map="softplus"):
         self.problem = problem
         shapes = problem.layout(mode)
         base = problem.pack(mode)
@@ -307,17 +407,41 @@ class LogPosterior:
                 eta = (offset, tuple(shape), ref)
             offset += size
         self.layout = Layout(base, shapes, np.asarray(index, dtype=np.int64),
-                             np.asarray(low, dtype=float), np.asarray(high, dtype=float), eta)
+                             np.asarray(low, dtype=float), np.asarray(high, dtype=float), eta,
+                             weight_map=weight_map)
+        self._map = WEIGHT_MAPS[weight_map]
         self.loc = np.asarray(loc, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
         self.concentration = float(vocabulary_concentration)
-        self.start = self.layout.start(base)
         self.n_evaluations = 0
         self._fixed = self._numpy = None
         if eta is None and problem.quadrature == "exact":
             self._fixed = _FixedEmission(problem, base, shapes)
         elif eta is not None and _NumpyTwoPole.applies(problem, shapes):
             self._numpy = _NumpyTwoPole(problem, shapes)
+        if eta is not None:
+            if weight_map == "softplus":
+                self._set_word_scales()
+            else:
+                self.layout.scale = np.ones(self.layout._free_words().sum())
+        self.start = self.layout.start(base)
+
+    def _set_word_scales(self):
+        """Each word weight's standard deviation in the Laplace approximation at the fit.
+
+        The approximation is taken in provisional coordinates, every weight
+        scaled by its own fitted value (where the softplus is neither flat
+        nor linear), and carried over to the weights by the delta method.
+        """
+        layout = self.layout
+        layout.scale = np.maximum(layout.weights(layout.base), _WEIGHT_FLOOR)
+        start = layout.start(layout.base)
+        k = len(layout.prior_index)
+        sd = np.sqrt(np.diag(laplace_covariance(self, start))[k:])
+        # a flat direction's variance is large, not infinite; no weight's
+        # scale need exceed that of the reference word
+        layout.scale = np.clip(sd * layout.scale * np.exp(_Softplus.log_jacobian(start[k:])),
+                               _WEIGHT_FLOOR, 1.0)
 
     @property
     def dim(self):
@@ -348,11 +472,7 @@ class LogPosterior:
         if layout.eta is not None:
             offset, shape, _ = layout.eta
             d_eta = full_grad[offset:offset + int(np.prod(shape))].reshape(shape)
-            z = theta[k:]
-            # eta = log|z|: d/dz = d/d eta / z, and d/d eta is proportional to
-            # the word's probability, so the ratio stays finite at z -> 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                grad[k:] = np.where(z != 0, n * d_eta[layout._free_words()] / z, 0.0)
+            grad[k:] = n * d_eta[layout._free_words()] * self._map.d_log_weight(theta[k:])
         return n * value, grad
 
     def log_prior(self, theta, grad=False):
@@ -370,21 +490,24 @@ class LogPosterior:
             gradient[:k] = -gap / self.scale
         if self.layout.eta is not None:
             _, (n_poles, n_words), _ = self.layout.eta
-            z = theta[..., k:].reshape(theta.shape[:-1] + (n_poles, n_words - 1))
-            weights = np.abs(z)
-            log_ref = -np.log1p(weights.sum(-1))
+            free = (n_poles, n_words - 1)
+            z = theta[..., k:].reshape(theta.shape[:-1] + free)
+            log_scale = np.log(self.layout.scale).reshape(free)
+            log_weights = log_scale + self._map.log_weight(z)
+            log_ref = -np.log1p(np.exp(log_weights).sum(-1))
             c = self.concentration
-            # (c - 1) sum(log theta) over the n_words probabilities, the map's
-            # Jacobian theta_ref ** n_words; log theta_v = log|z_v| + log_ref
-            out = out + c * n_words * log_ref.sum(-1)
+            # (c - 1) sum(log theta) over the n_words probabilities with the
+            # Jacobian theta_ref ** n_words (log theta_v = log w_v + log_ref),
+            # and the weights' own, dw / dz
+            out = out + c * n_words * log_ref.sum(-1) + (
+                log_scale + self._map.log_jacobian(z)).sum((-2, -1))
             if c != 1.0:
-                with np.errstate(divide="ignore"):
-                    out = out + (c - 1.0) * np.log(weights).sum((-2, -1))
+                out = out + (c - 1.0) * log_weights.sum((-2, -1))
             if grad:
-                with np.errstate(divide="ignore"):
-                    dz = -c * n_words * np.sign(z) * np.exp(log_ref)[:, None]
-                    if c != 1.0:
-                        dz = dz + (c - 1.0) / z
+                with np.errstate(under="ignore"):
+                    weights = np.exp(log_weights)
+                dz = ((-c * n_words * np.exp(log_ref)[:, None] * weights + (c - 1.0))
+                      * self._map.d_log_weight(z) + self._map.d_log_jacobian(z))
                 gradient[k:] = dz.ravel()
         return (out, gradient) if grad else out
 
@@ -453,7 +576,30 @@ class LogPosterior:
         return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth):
+def _started_mass_matrix(inverse_mass):
+    """A pyro mass-matrix adapter whose adaptation starts from ``inverse_mass``, not the identity.
+
+    With the identity, the first window of a warm-up (75 iterations)
+    samples a posterior whose scales span two orders of magnitude with
+    trajectories of hundreds of steps; started at the Laplace covariance
+    it costs what the draws do (on the seed task a chain's evaluations fell
+    from about 25,000 in warm-up to 5,000-7,000). Its adaptation then goes
+    on as usual.
+    """
+    from pyro.infer.mcmc.adaptation import BlockMassMatrix
+
+    class StartedMassMatrix(BlockMassMatrix):
+        def configure(self, mass_matrix_shape, adapt_mass_matrix=True, options={}):
+            super().configure(mass_matrix_shape, adapt_mass_matrix, options)
+            ((sites, shape),) = mass_matrix_shape.items()  # one block: "theta"
+            start = torch.as_tensor(inverse_mass, **options)
+            self.inverse_mass_matrix = {sites: start if len(shape) == 2 else start.diagonal()}
+
+    return StartedMassMatrix()
+
+
+def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_depth,
+                inverse_mass=None):
     """One NUTS chain: ``(draws, indices of divergent draws, likelihood evaluations)``."""
     require_bayes()
     from pyro.infer.mcmc import MCMC, NUTS
@@ -468,6 +614,8 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
             full_mass=target.dim <= _FULL_MASS_MAX,
             target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
         )
+        if inverse_mass is not None:
+            kernel.mass_matrix_adapter = _started_mass_matrix(inverse_mass)
         mcmc = MCMC(
             kernel, num_samples=n_draws, warmup_steps=n_warmup,
             initial_params={"theta": torch.as_tensor(start, dtype=torch.float64)},
@@ -481,11 +629,13 @@ def _nuts_chain(target, start, seed, n_warmup, n_draws, target_accept, max_tree_
 
 
 def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tree_depth=10,
-             n_jobs=None):
+             n_jobs=None, inverse_mass=None):
     """NUTS chains, each from its start and with its own seed, ``n_jobs`` at a time.
 
     A chain's draws depend on its seed alone, so they are the same whatever
     ``n_jobs`` (joblib's meaning: None is one at a time, -1 all cores).
+    ``inverse_mass`` (say the Laplace covariance) starts the adaptation of
+    the mass matrix, instead of the identity.
 
     Returns ``(draws, diverging)``: draws of shape (chains, n_draws, dim)
     and, of the same (chains, n_draws) shape, whether the transition that
@@ -494,7 +644,7 @@ def run_nuts(target, starts, seeds, n_warmup, n_draws, target_accept=0.8, max_tr
     require_bayes()
     chains = Parallel(n_jobs=n_jobs)(
         delayed(_nuts_chain)(target, start, seed, n_warmup, n_draws, target_accept,
-                             max_tree_depth)
+                             max_tree_depth, inverse_mass)
         for start, seed in zip(starts, seeds, strict=True)
     )
     target.n_evaluations += sum(c[2] for c in chains)
@@ -593,7 +743,11 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
         optim = pyro.optim.ClippedAdam(
             {"lr": learning_rate, "lrd": 0.01 ** (1.0 / max(n_steps, 1))}
         )
-        svi = SVI(target.model, guide, optim, Trace_ELBO(num_particles=n_particles))
+        # the particles go through the model as one batch: pyro's own work per
+        # trace is most of a step's cost on small corpora
+        svi = SVI(target.model, guide, optim,
+                  Trace_ELBO(num_particles=n_particles, vectorize_particles=True,
+                             max_plate_nesting=0))
         elbo = np.empty(n_steps)
         with torch_threads(0):
             for step in range(n_steps):

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 import torch
 from sklearn.base import clone
@@ -60,13 +61,13 @@ def _brute_force(est, X, y):
 
 
 def _target(X, y, sample_emission, concentration=1.0, logit_pi_prior=(0.0, 2.0),
-            **fit_params):
+            weight_map="softplus", **fit_params):
     """The LogPosterior of a maximum-likelihood fit to (X, y); log a, log b ~ N(1, 2)."""
     fit = PolarizationEstimator(grid_size=10, interval=None, **fit_params).fit(X, y)
     Xv, side = fit._validate_fit_input(X, y, reset=False)
     rows, _, _ = fit._fit_rows(Xv, side, None)
     return posterior.LogPosterior(fit._problem(rows), fit._params, sample_emission,
-                                  (1.0, 2.0), logit_pi_prior, concentration)
+                                  (1.0, 2.0), logit_pi_prior, concentration, weight_map)
 
 
 def test_numpy_objective_reads_sparse_chunks():
@@ -83,20 +84,35 @@ def test_numpy_objective_reads_sparse_chunks():
     np.testing.assert_allclose(fast[1], full[1], rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("concentration", [1.0, 0.5, 3.0])
-def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentration):
+@pytest.mark.parametrize("concentration, weight_map",
+                         [(1.0, "softplus"), (0.5, "softplus"), (3.0, "softplus"),
+                          (1.0, "abs"), (0.5, "abs")])
+def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentration, weight_map):
     X, y = tiny
     # a logit pi prior unlike the shapes': each parameter must get its own
-    target = _target(X, y, True, concentration, logit_pi_prior=(0.0, 1.5))
+    target = _target(X, y, True, concentration, logit_pi_prior=(0.0, 1.5),
+                     weight_map=weight_map)
     rng = np.random.default_rng(1)
-    points = target.start * np.exp(rng.normal(scale=0.5, size=(2, target.dim)))
-    points[1, 1] = -points[1, 1]  # z and -z are the same probabilities
+    points = target.start + rng.normal(scale=0.5, size=(2, target.dim))
+    if weight_map == "softplus":
+        points[1, 4] = -20.0  # a weight of 2e-9 its scale: far down the softplus's tail
+    else:
+        assert np.all(target.layout.scale == 1.0)
+        points[1, 4] = -points[1, 4]  # z and -z are the same probabilities
+    scale = target.layout.scale
 
     def reference(theta):
         # normal priors, and each pole's Dirichlet density of its probabilities
-        # times the weights' Jacobian theta_ref ** n_words (up to a constant)
+        # times the Jacobians of probabilities from weights (theta_ref ** n_words)
+        # and of weights from z: w = s log(1 + e^z), s e^z / (1 + e^z); or w = |z|, 1
         out = scipy.stats.norm.logpdf(theta[:3], [1.0, 1.0, 0.0], [2.0, 2.0, 1.5]).sum()
-        for weights in np.abs(theta[3:]).reshape(2, 2):
+        z = theta[3:]
+        if weight_map == "softplus":
+            out += np.sum(np.log(scale * scipy.special.expit(z)))
+            weights = scale * np.log1p(np.exp(z))
+        else:
+            weights = np.abs(z)
+        for weights in weights.reshape(2, 2):
             probs = np.append(weights, 1.0) / (1.0 + weights.sum())
             out += scipy.stats.dirichlet.logpdf(probs, np.full(3, concentration))
             out += 3 * np.log(probs[-1])
@@ -107,12 +123,25 @@ def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentrati
                                                   rel=1e-10)
     value, grad = target.log_prior(points[1], grad=True)
     assert value == pytest.approx(values[1], rel=1e-14)
-    # central differences, steps relative to each coordinate (a rare word's
-    # weight is ~1e-6)
-    steps = np.diag(1e-5 * np.abs(points[1]))
+    steps = np.diag(1e-5 * np.maximum(np.abs(points[1]), 1.0))
     numeric = ((target.log_prior(points[1] + steps) - target.log_prior(points[1] - steps))
                / (2 * np.diag(steps)))
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("weight_map", ["softplus", "abs"])
+def test_log_posterior_gradient_matches_finite_differences(tiny, weight_map):
+    # the chain rule through the word weights' coordinates, likelihood and prior
+    X, y = tiny
+    target = _target(X, y, True, 0.5, weight_map=weight_map)
+    theta = target.start + np.random.default_rng(2).normal(scale=0.3, size=target.dim)
+    x = torch.as_tensor(theta).requires_grad_(True)
+    (grad,) = torch.autograd.grad(target(x), [x])
+    steps = 1e-6 * np.maximum(np.abs(theta), 1.0)
+    numeric = [(float(target(torch.as_tensor(theta + h * e)))
+                - float(target(torch.as_tensor(theta - h * e)))) / (2 * h)
+               for h, e in zip(steps, np.eye(target.dim))]
+    np.testing.assert_allclose(grad.numpy(), numeric, rtol=1e-5, atol=1e-3)
 
 
 @pytest.mark.parametrize("sample_emission, pi, vocabulary_prior",
@@ -130,9 +159,9 @@ def test_numpy_objectives_match_the_torch_objective(tiny, sample_emission, pi,
     points = target.start + rng.normal(scale=0.7, size=(6, target.dim)) * (
         np.arange(target.dim) < len(target.layout.low))
     if sample_emission:
-        # the word weights moved multiplicatively, one of them to zero
-        points[:, len(target.layout.low):] *= np.exp(rng.normal(scale=0.3, size=(6, 4)))
-        points[-2, -1] = 0.0
+        # the word coordinates moved, one of them far down the softplus's tail
+        points[:, len(target.layout.low):] += rng.normal(scale=1.0, size=(6, 4))
+        points[-2, -1] = -40.0
     points[-1, 0] = 30.0  # beyond the box: held at its edge, no gradient there
     for theta in points:
         fast = target.neg_loglik_and_grad(theta)
@@ -237,6 +266,16 @@ def test_poor_chains_warn(tiny):
     with pytest.warns(posterior.PosteriorWarning, match="bulk ESS"):
         est.fit(X, y)
     assert est.diagnostics_["ess_bulk_min"] < 200
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_nuts_adapts_its_mass_matrix_from_the_start_it_is_given(dense):
+    # pyro's adapter starts from the identity, this one from the covariance
+    cov = np.array([[4.0, 0.5], [0.5, 0.25]])
+    adapter = posterior._started_mass_matrix(cov)
+    adapter.configure({("theta",): (2, 2) if dense else (2,)}, options={"dtype": torch.float64})
+    expected = torch.as_tensor(cov if dense else np.diag(cov))
+    assert torch.equal(adapter.inverse_mass_matrix[("theta",)], expected)
 
 
 @pytest.mark.parametrize("prior", [(0.0, -1.0), (np.nan, 1.0), (1.0,), "wide"])
