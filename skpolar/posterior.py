@@ -104,7 +104,7 @@ class _Softplus:
 
 
 class _Reflected:
-    """Word weights ``w = s |z|``: symmetric in each ``z``, a peak at zero (VI's Gaussian)."""
+    """Word weights ``w = |z|`` (scale 1): symmetric in each ``z``, a peak at zero (VI)."""
 
     name = "abs"
 
@@ -187,8 +187,9 @@ class Layout:
     parameters (``log a``, ``log b``, ``logit pi``), copied into
     ``prior_index``; the rest, with ``eta`` set, are each pole's word
     coordinates ``z``: a pole's reference word has weight 1 and word ``v``
-    weight ``w_v = scale_v * softplus(z_v)``, so its probability is
-    ``w_v / (1 + sum_u w_u)`` (see :class:`LogPosterior` for why).
+    weight ``w_v = scale_v * softplus(z_v)`` (or ``|z_v|``, as
+    ``weight_map`` says), so its probability is ``w_v / (1 + sum_u w_u)``
+    (see :class:`LogPosterior` for why).
     """
 
     base: np.ndarray
@@ -199,6 +200,10 @@ class Layout:
     eta: tuple = None  # (offset, (n_poles, n_words), reference word of each pole)
     scale: np.ndarray = None  # of every free word's weight, in _free_words order
     weight_map: str = "softplus"  # a key of WEIGHT_MAPS
+
+    @property
+    def word_map(self):
+        return WEIGHT_MAPS[self.weight_map]
 
     @property
     def dim(self):
@@ -223,8 +228,7 @@ class Layout:
         if self.eta is not None:
             offset, shape, _ = self.eta
             eta = np.zeros(shape)
-            eta[self._free_words()] = (np.log(self.scale)
-                                       + WEIGHT_MAPS[self.weight_map].log_weight(theta[k:]))
+            eta[self._free_words()] = np.log(self.scale) + self.word_map.log_weight(theta[k:])
             out[offset:offset + eta.size] = eta.ravel()
         return out
 
@@ -232,7 +236,7 @@ class Layout:
         """The sampled vector of a full parameter vector (its probabilities as weights)."""
         theta = [full[self.prior_index]]
         if self.eta is not None:
-            theta.append(WEIGHT_MAPS[self.weight_map].inverse(self.weights(full) / self.scale))
+            theta.append(self.word_map.inverse(self.weights(full) / self.scale))
         return np.concatenate(theta)
 
     def weights(self, full):
@@ -409,7 +413,6 @@ class LogPosterior:
         self.layout = Layout(base, shapes, np.asarray(index, dtype=np.int64),
                              np.asarray(low, dtype=float), np.asarray(high, dtype=float), eta,
                              weight_map=weight_map)
-        self._map = WEIGHT_MAPS[weight_map]
         self.loc = np.asarray(loc, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
         self.concentration = float(vocabulary_concentration)
@@ -472,7 +475,7 @@ class LogPosterior:
         if layout.eta is not None:
             offset, shape, _ = layout.eta
             d_eta = full_grad[offset:offset + int(np.prod(shape))].reshape(shape)
-            grad[k:] = n * d_eta[layout._free_words()] * self._map.d_log_weight(theta[k:])
+            grad[k:] = n * d_eta[layout._free_words()] * layout.word_map.d_log_weight(theta[k:])
         return n * value, grad
 
     def log_prior(self, theta, grad=False):
@@ -492,22 +495,23 @@ class LogPosterior:
             _, (n_poles, n_words), _ = self.layout.eta
             free = (n_poles, n_words - 1)
             z = theta[..., k:].reshape(theta.shape[:-1] + free)
+            word_map = self.layout.word_map
             log_scale = np.log(self.layout.scale).reshape(free)
-            log_weights = log_scale + self._map.log_weight(z)
+            log_weights = log_scale + word_map.log_weight(z)
             log_ref = -np.log1p(np.exp(log_weights).sum(-1))
             c = self.concentration
             # (c - 1) sum(log theta) over the n_words probabilities with the
             # Jacobian theta_ref ** n_words (log theta_v = log w_v + log_ref),
             # and the weights' own, dw / dz
             out = out + c * n_words * log_ref.sum(-1) + (
-                log_scale + self._map.log_jacobian(z)).sum((-2, -1))
+                log_scale + word_map.log_jacobian(z)).sum((-2, -1))
             if c != 1.0:
                 out = out + (c - 1.0) * log_weights.sum((-2, -1))
             if grad:
                 with np.errstate(under="ignore"):
                     weights = np.exp(log_weights)
                 dz = ((-c * n_words * np.exp(log_ref)[:, None] * weights + (c - 1.0))
-                      * self._map.d_log_weight(z) + self._map.d_log_jacobian(z))
+                      * word_map.d_log_weight(z) + word_map.d_log_jacobian(z))
                 gradient[k:] = dz.ravel()
         return (out, gradient) if grad else out
 

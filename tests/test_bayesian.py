@@ -229,7 +229,7 @@ def test_samples_the_emission_on_small_vocabularies(tiny):
     X, y = tiny
     est = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=100,
                                         random_state=0).fit(X, y)
-    # 3 prior parameters and 2 free log-odds per pole
+    # 3 prior parameters and 2 free word coordinates per pole
     assert est._posterior_draws.shape == (4 * 500, 3 + 2 * 2)
     mode = BayesianPolarizationEstimator(grid_size=10, inference="vi", vi_steps=100,
                                          posterior_emission="mode", random_state=0).fit(X, y)
