@@ -95,6 +95,8 @@ def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentrati
     rng = np.random.default_rng(1)
     points = target.start + rng.normal(scale=0.5, size=(2, target.dim))
     if weight_map == "softplus":
+        # scales of at least a hundredth of the reference word
+        assert np.all((target.layout.scale >= 0.01) & (target.layout.scale <= 1.0))
         points[1, 4] = -20.0  # a weight of 2e-9 its scale: far down the softplus's tail
     else:
         assert np.all(target.layout.scale == 1.0)
@@ -112,8 +114,8 @@ def test_log_prior_is_the_documented_density_with_its_gradient(tiny, concentrati
             weights = scale * np.log1p(np.exp(z))
         else:
             weights = np.abs(z)
-        for weights in weights.reshape(2, 2):
-            probs = np.append(weights, 1.0) / (1.0 + weights.sum())
+        for pole in weights.reshape(2, 2):
+            probs = np.append(pole, 1.0) / (1.0 + pole.sum())
             out += scipy.stats.dirichlet.logpdf(probs, np.full(3, concentration))
             out += 3 * np.log(probs[-1])
         return out
