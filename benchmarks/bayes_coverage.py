@@ -6,8 +6,9 @@ task's generator), fits ``PolarizationEstimator`` (profile interval) and
 ``BayesianPolarizationEstimator`` (``--inference`` nuts or vi, word
 probabilities sampled) and appends one row per replicate to ``--out``:
 both estimates and intervals, the sampler's diagnostics and the times.
-``--summary`` prints coverage (with its binomial standard error), bias and
-mean width per cell from the CSV.
+``--summary`` prints coverage (with its binomial standard error), bias,
+mean widths and the share of fits whose diagnostics earned a
+``PosteriorWarning`` per cell from the CSV (``--rst`` as a reST table).
 
 Run from the project root::
 
@@ -37,7 +38,7 @@ from skpolar import (  # noqa: E402
 
 FIELDS = ("inference", "N", "rho", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_post", "post_low", "post_high", "post_sd", "r_hat", "ess_bulk",
-          "divergences", "mle_seconds", "post_seconds", "commit")
+          "divergences", "mle_seconds", "post_seconds", "chains", "commit")
 
 
 def replicate(args, n, rho, seed, commit):
@@ -61,28 +62,52 @@ def replicate(args, n, rho, seed, commit):
         post_low=est.rho_ci_[0], post_high=est.rho_ci_[1], post_sd=est.rho_se_,
         r_hat=d.get("r_hat", ""), ess_bulk=d.get("ess_bulk", ""),
         divergences=d.get("divergences", ""), mle_seconds=round(mle_seconds, 3),
-        post_seconds=round(time.perf_counter() - start, 3), commit=commit,
+        post_seconds=round(time.perf_counter() - start, 3), chains=args.chains, commit=commit,
     )
 
 
-def summary(path):
+def summary(path, rst=False):
     import pandas as pd
 
     df = pd.read_csv(path)
     df["mle_cover"] = (df.mle_low <= df.rho) & (df.rho <= df.mle_high)
     df["post_cover"] = (df.post_low <= df.rho) & (df.rho <= df.post_high)
+    df["mle_width"] = df.mle_high - df.mle_low
+    df["post_width"] = df.post_high - df.post_low
+    # what earns a PosteriorWarning (rows written before "chains" was recorded
+    # are judged on R-hat and divergences alone)
+    chains = df["chains"] if "chains" in df else np.nan
+    df["warned"] = (df.r_hat > 1.01) | (df.ess_bulk < 100 * chains) | (df.divergences > 0)
     out = df.groupby(["inference", "N", "rho"]).agg(
         reps=("replicate", "size"),
         mle_bias=("rho_mle", "mean"), mle_coverage=("mle_cover", "mean"),
         post_bias=("rho_post", "mean"), post_coverage=("post_cover", "mean"),
-        post_width=("post_high", "mean"), post_seconds=("post_seconds", "median"),
+        post_width=("post_width", "mean"), mle_width=("mle_width", "mean"),
+        warned=("warned", "mean"), post_seconds=("post_seconds", "median"),
     ).reset_index()
     out["mle_bias"] -= out.rho
     out["post_bias"] -= out.rho
-    out["post_width"] -= df.groupby(["inference", "N", "rho"]).post_low.mean().to_numpy()
     out["coverage_se"] = np.sqrt(out.post_coverage * (1 - out.post_coverage) / out.reps)
-    print(out.round(4).to_string(index=False))
-    print("commits:", ", ".join(sorted(df.commit.astype(str).unique())))
+    if not rst:
+        print(out.round(4).to_string(index=False))
+        print("commits:", ", ".join(sorted(df.commit.astype(str).unique())))
+        return
+    header = ("inference", "N", "rho", "reps", "ML bias", "profile cover", "posterior bias",
+              "credible cover (se)", "credible width", "profile width", "warned",
+              "s per fit")
+    rows = [(r.inference.upper() if r.inference == "vi" else "NUTS", f"{r.N:,}", f"{r.rho:g}",
+             str(r.reps), f"{r.mle_bias:+.4f}", f"{r.mle_coverage:.2f}", f"{r.post_bias:+.4f}",
+             f"{r.post_coverage:.2f} ({r.coverage_se:.2f})", f"{r.post_width:.3f}",
+             f"{r.mle_width:.3f}", f"{r.warned:.2f}", f"{r.post_seconds:.0f}")
+            for r in out.itertuples()]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    rule = "  ".join("=" * w for w in widths)
+    print(rule)
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print(rule)
+    for row in rows:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+    print(rule)
 
 
 def main(argv=None):
@@ -98,9 +123,10 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--out", default="bayes_coverage.csv")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--rst", action="store_true", help="the summary as a reST table")
     args = parser.parse_args(argv)
     if args.summary:
-        summary(args.out)
+        summary(args.out, args.rst)
         return
     commit = code_version()
     # replicates outermost: a run stopped early still has every cell
