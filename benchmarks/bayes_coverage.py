@@ -6,6 +6,8 @@ task's generator), fits ``PolarizationEstimator`` (profile interval) and
 ``BayesianPolarizationEstimator`` (``--inference`` nuts or vi, word
 probabilities sampled) and appends one row per replicate to ``--out``:
 both estimates and intervals, the sampler's diagnostics and the times.
+``--concentration`` sets the Dirichlet prior on the pole vocabularies
+(recorded in each row; the summary keeps priors apart).
 ``--summary`` prints coverage (with its binomial standard error), bias,
 mean widths and the share of fits whose diagnostics earned a
 ``PosteriorWarning`` per cell from the CSV (``--rst`` as a reST table).
@@ -38,7 +40,7 @@ from skpolar import (  # noqa: E402
 
 FIELDS = ("inference", "N", "rho", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_post", "post_low", "post_high", "post_sd", "r_hat", "ess_bulk",
-          "divergences", "mle_seconds", "post_seconds", "chains", "commit")
+          "divergences", "mle_seconds", "post_seconds", "chains", "concentration", "commit")
 
 
 def replicate(args, n, rho, seed, commit):
@@ -49,7 +51,7 @@ def replicate(args, n, rho, seed, commit):
     est = BayesianPolarizationEstimator(
         grid_size=args.grid_size, inference=args.inference, posterior_emission="sample",
         n_chains=args.chains, n_warmup=args.warmup, n_draws=args.draws,
-        random_state=seed,
+        vocabulary_concentration=args.concentration, random_state=seed,
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -62,7 +64,8 @@ def replicate(args, n, rho, seed, commit):
         post_low=est.rho_ci_[0], post_high=est.rho_ci_[1], post_sd=est.rho_se_,
         r_hat=d.get("r_hat", ""), ess_bulk=d.get("ess_bulk", ""),
         divergences=d.get("divergences", ""), mle_seconds=round(mle_seconds, 3),
-        post_seconds=round(time.perf_counter() - start, 3), chains=args.chains, commit=commit,
+        post_seconds=round(time.perf_counter() - start, 3), chains=args.chains,
+        concentration=args.concentration, commit=commit,
     )
 
 
@@ -78,7 +81,9 @@ def summary(path, rst=False):
     # are judged on R-hat and divergences alone)
     chains = df["chains"] if "chains" in df else np.nan
     df["warned"] = (df.r_hat > 1.01) | (df.ess_bulk < 100 * chains) | (df.divergences > 0)
-    out = df.groupby(["inference", "N", "rho"]).agg(
+    # rows written before the prior was recorded used the default, 1
+    df["concentration"] = df["concentration"].fillna(1.0) if "concentration" in df else 1.0
+    out = df.groupby(["inference", "concentration", "N", "rho"]).agg(
         reps=("replicate", "size"),
         mle_bias=("rho_mle", "mean"), mle_coverage=("mle_cover", "mean"),
         post_bias=("rho_post", "mean"), post_coverage=("post_cover", "mean"),
@@ -92,10 +97,11 @@ def summary(path, rst=False):
         print(out.round(4).to_string(index=False))
         print("commits:", ", ".join(sorted(df.commit.astype(str).unique())))
         return
-    header = ("inference", "N", "rho", "reps", "ML bias", "profile cover", "posterior bias",
+    header = ("inference", "prior c", "N", "rho", "reps", "ML bias", "profile cover", "posterior bias",
               "credible cover (se)", "credible width", "profile width", "warned",
               "s per fit")
-    rows = [(r.inference.upper() if r.inference == "vi" else "NUTS", f"{r.N:,}", f"{r.rho:g}",
+    rows = [(r.inference.upper() if r.inference == "vi" else "NUTS", f"{r.concentration:g}",
+             f"{r.N:,}", f"{r.rho:g}",
              str(r.reps), f"{r.mle_bias:+.4f}", f"{r.mle_coverage:.2f}", f"{r.post_bias:+.4f}",
              f"{r.post_coverage:.2f} ({r.coverage_se:.2f})", f"{r.post_width:.3f}",
              f"{r.mle_width:.3f}", f"{r.warned:.2f}", f"{r.post_seconds:.0f}")
@@ -121,6 +127,8 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--concentration", type=float, default=1.0,
+                        help="the Dirichlet prior's concentration on each pole's words")
     parser.add_argument("--out", default="bayes_coverage.csv")
     parser.add_argument("--summary", action="store_true")
     parser.add_argument("--rst", action="store_true", help="the summary as a reST table")
