@@ -50,8 +50,8 @@ from skpolar import (  # noqa: E402
 from skpolar.amortized import StanceEncoder  # noqa: E402
 
 FIELDS = ("method", "N", "rho", "estimate", "low", "high", "sd", "r_hat", "ess_bulk",
-          "ess_tail", "divergences", "evaluations", "seconds", "stance_corr", "stance_rmse",
-          "stance_sd_ratio", "commit")
+          "ess_tail", "divergences", "pareto_k", "evaluations", "seconds", "stance_corr",
+          "stance_rmse", "stance_sd_ratio", "commit")
 
 
 METHODS = ("profile", "bootstrap", "nuts", "vi", "nuts-mode", "vi-mode", "amortized")
@@ -125,7 +125,8 @@ def run(args):
             row.update(
                 estimate=est.rho_, low=est.rho_ci_[0], high=est.rho_ci_[1], sd=est.rho_se_,
                 r_hat=d.get("r_hat"), ess_bulk=d.get("ess_bulk"), ess_tail=d.get("ess_tail"),
-                divergences=d.get("divergences"), evaluations=d["n_evaluations"],
+                divergences=d.get("divergences"), pareto_k=d.get("pareto_k"),
+                evaluations=d["n_evaluations"],
             )
         rows.append(row)
     for row in rows:

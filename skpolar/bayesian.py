@@ -78,6 +78,13 @@ init, device, verbose
         NUTS's target acceptance rate; raise it when there are divergences.
     vi_steps : int, default=1000
     vi_learning_rate : float, default=0.01
+    vi_psis : bool, default=True
+        Correct VI's draws by Pareto-smoothed importance sampling: each is
+        weighted by the posterior's density over the guide's, and the draws
+        are resampled by those weights (:func:`skpolar.posterior.psis_resample`;
+        one evaluation of the likelihood per draw). The fitted Pareto shape,
+        ``diagnostics_["pareto_k"]``, says whether VI can be trusted at all;
+        above 0.7 it earns a ``PosteriorWarning``.
     log_shape_prior : (float, float), default=(1.0, 2.0)
         Mean and sd of the Gaussian prior on ``log a`` and on ``log b``:
         shapes from about 0.05 to 150 within two sd, symmetric in ``a`` and
@@ -107,7 +114,9 @@ init, device, verbose
     diagnostics_ : dict
         NUTS: ``r_hat``, ``ess_bulk``, ``ess_tail`` of ``rho``, the worst
         ``r_hat_max`` and ``ess_bulk_min`` over the reported quantities,
-        ``divergences``; both: ``outside_box`` (the share of draws with
+        ``divergences``; VI with ``vi_psis``: ``pareto_k`` and
+        ``importance_ess`` (:func:`skpolar.posterior.psis_resample`); both:
+        ``outside_box`` (the share of draws with
         ``a``, ``b`` or ``pi`` beyond the range where the likelihood is
         evaluated), ``n_evaluations`` of the likelihood and ``seconds``.
     elbo_ : ndarray of shape (vi_steps,)
@@ -145,6 +154,7 @@ init, device, verbose
         "target_accept": [Interval(numbers.Real, 0, 1, closed="neither")],
         "vi_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "vi_learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "vi_psis": ["boolean"],
         "log_shape_prior": [tuple, list],
         "logit_pi_prior": [tuple, list],
         "vocabulary_concentration": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -170,6 +180,7 @@ init, device, verbose
         target_accept=0.8,
         vi_steps=1000,
         vi_learning_rate=0.01,
+        vi_psis=True,
         log_shape_prior=(1.0, 2.0),
         logit_pi_prior=(0.0, 2.0),
         vocabulary_concentration=1.0,
@@ -208,6 +219,7 @@ init, device, verbose
         self.target_accept = target_accept
         self.vi_steps = vi_steps
         self.vi_learning_rate = vi_learning_rate
+        self.vi_psis = vi_psis
         self.log_shape_prior = log_shape_prior
         self.logit_pi_prior = logit_pi_prior
         self.vocabulary_concentration = vocabulary_concentration
@@ -249,6 +261,7 @@ init, device, verbose
         mode = posterior.find_mode(target)
         cov = posterior.laplace_covariance(target, mode)
         seeds = rng.integers(np.iinfo(np.int32).max, size=self.n_chains)
+        diagnostics = {}
         if self.inference == "nuts":
             # chains start apart, within the Laplace spread of the mode
             starts = rng.multivariate_normal(mode, cov, size=self.n_chains, method="eigh")
@@ -257,14 +270,16 @@ init, device, verbose
                 target_accept=self.target_accept, n_jobs=self.n_jobs, inverse_mass=cov,
             )
         else:
-            draws, state["elbo_"] = posterior.run_vi(
+            draws, log_q, state["elbo_"] = posterior.run_vi(
                 target, mode, cov, seeds[0], self.vi_steps, self.vi_learning_rate,
                 self.n_chains * self.n_draws,
             )
+            if self.vi_psis:
+                draws, diagnostics = posterior.psis_resample(target, draws, log_q, rng)
             draws, diverging = draws[None], None
         reported = target.reported(draws)
-        diagnostics = (posterior.diagnose(reported, diverging)
-                       if self.inference == "nuts" else {})
+        if self.inference == "nuts":
+            diagnostics = posterior.diagnose(reported, diverging)
         diagnostics.update(outside_box=target.outside_box(draws),
                            n_evaluations=target.n_evaluations,
                            seconds=time.perf_counter() - started)
