@@ -772,6 +772,9 @@ def run_vi(target, loc, cov, seed, n_steps, learning_rate, n_draws, n_particles=
         store = pyro.get_param_store()
         q = fitted(store["loc"].detach(), store["scale_tril"].detach())
         draws = q.sample((n_draws,))
+        # the mirrored density serves as the draws' proposal density for
+        # importance weights too: the weights' integrand is mirror-symmetric
+        # in the reported quantities, as the ELBO's is (_mirrored)
         log_q = q.log_prob(draws).numpy()
     return draws.numpy(), log_q, elbo
 
