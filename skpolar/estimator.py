@@ -1109,6 +1109,7 @@ default="auto"
                     # _minimize refits by L-BFGS whenever the solver is not
                     # EM (the minibatch solvers' profile points too)
                     warm_start=self._full_batch_solver() != "em",
+                    restart=self._profile_restart(rows, zeros),
                 )
             out["rho_ci_"] = np.array(interval)
             out["rho_se_"] = float(np.diff(out["rho_ci_"])[0] / (2 * Z95))
@@ -1127,6 +1128,20 @@ default="auto"
         return out
 
     # ---- inference on new speeches ---------------------------------------------------
+    def _profile_restart(self, rows, zeros):
+        """The fit's default start in the profile's form (``log_kappa`` for the shapes).
+
+        The profile fits every point from here too
+        (:func:`~skpolar.uncertainty.profile_interval`): poles at the
+        parties' own word shares and a wide stance distribution, the other
+        branch of the flat path from the one the estimate's chain follows.
+        """
+        start = self._initial_params(rows, None, init="auto")
+        if zeros is not None:
+            start = TwoPoleEmission.pinned(start, zeros)
+        start["log_kappa"] = np.asarray(np.logaddexp(start.pop("log_a"), start.pop("log_b")))
+        return start
+
     def _posterior(self, X, y=None, groups=None, level=None):
         """Posterior summaries of every row (or of every speaker, with ``groups``).
 

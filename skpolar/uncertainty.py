@@ -113,14 +113,24 @@ def wald_se(problem, params):
 
 
 def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0.95,
-                     callback=None, warm_start=True):
+                     callback=None, warm_start=True, restart=None):
     """Profile-likelihood interval for rho.
 
     ``problem_at(rho)`` builds the problem with ``a / (a + b)`` held at
     ``rho`` and ``minimize(problem, params)`` fits it (the fit's own solver);
     ``callback(rho)`` is called after every profile point; with
     ``warm_start`` each profile fit starts at the nearest profile point on
-    the estimate's side of it, else at the estimate. The interval
+    the estimate's side of it, else at the estimate; with ``restart``
+    (parameters in the same form, ``log_a`` and ``log_b`` left out) each
+    profile point is also fitted from there, and the better fit counts. The
+    likelihood can have a second optimum along the flat path (poles that
+    share more words, stances spread wider, lower rho): fits chained from
+    the estimate stay on its branch and overstate the statistic wherever
+    the other branch is the higher. On 1,000 speeches of the three-term
+    task at rho = 0.7 (seeds 1-3), the other branch held the statistic
+    below the chi-square quantile from rho = 0.5 to 0.65 while the chained
+    fits put it at 5 to 35, and the interval's lower end at 0.66-0.70. The
+    interval
     holds every rho whose likelihood-ratio statistic
     ``2 (l_hat - l_profile(rho))`` stays below the chi-square(1) quantile; at
     the ``rho = 0.5`` boundary the lower end is 0.5 itself when the data
@@ -191,9 +201,15 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
             start = dict(evaluated[min(inside, key=lambda r: abs(rho - r))][1])
         else:
             start = dict(first)
-        # the start's a + b can leave the box at this rho (b below 0.01)
-        start["log_kappa"] = np.asarray(np.clip(start["log_kappa"], *problem.log_kappa_bounds()))
-        fitted, info = minimize(problem, start)
+        fitted, info = None, None
+        for begin in (start, restart) if restart is not None else (start,):
+            begin = dict(begin)
+            # the start's a + b can leave the box at this rho (b below 0.01)
+            begin["log_kappa"] = np.asarray(
+                np.clip(begin["log_kappa"], *problem.log_kappa_bounds()))
+            other, other_info = minimize(problem, begin)
+            if info is None or other_info["loss"] < info["loss"]:
+                fitted, info = other, other_info
         value = 2.0 * n_total * (info["loss"] - loss_hat) - threshold
         evaluated[rho] = (value, fitted)
         if callback is not None:

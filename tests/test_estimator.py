@@ -373,8 +373,9 @@ def test_em_profile_interval_ends_where_the_likelihood_ratio_crosses(wide_vocabu
     est = PolarizationEstimator(grid_size=50).fit(X, y)
     low, high = est.rho_ci_
     assert low < est.rho_ < high < low + 0.1
-    # refit with rho held at each end (EM, from the estimate): the likelihood
-    # ratio statistic there is the chi-square(1) 95% quantile
+    # refit with rho held at each end (EM, from the estimate and from the
+    # default start, the better of the two): the likelihood ratio statistic
+    # there is the chi-square(1) 95% quantile
     from skpolar.uncertainty import rho_of
 
     data = est._fit_rows(X, est._encode(y), None)[0]
@@ -383,13 +384,35 @@ def test_em_profile_interval_ends_where_the_likelihood_ratio_crosses(wide_vocabu
     first["log_kappa"] = np.log(est.alpha_ + est.beta_)
     for end in (low, high):
         problem = est._problem(data, fixed_rho=end)
-        _, info = est._minimize(problem, dict(first))
-        statistic = 2 * len(y) * (info["loss"] - loss_hat)
+        loss = min(est._minimize(problem, dict(start))[1]["loss"]
+                   for start in (first, est._profile_restart(data, None)))
+        statistic = 2 * len(y) * (loss - loss_hat)
         assert statistic == pytest.approx(3.8415, abs=0.05)
     assert rho_of(est._params) == pytest.approx(est.rho_)
     # the dense path (no sparse kernels) reaches the same optimum
     dense = PolarizationEstimator(grid_size=50, interval=None).fit(X.toarray(), y)
     assert dense.rho_ == pytest.approx(est.rho_, abs=1e-4)
+
+
+def test_profile_interval_follows_the_likelihoods_other_branch():
+    # 1,000 speeches at rho = 0.7: a second optimum along the flat path
+    # (poles sharing more words, stances spread wide) is within the
+    # chi-square quantile of the estimate at rho = 0.6, where the fit
+    # started at the estimate is not
+    X, y = make_polarized_speech(1000, rho=0.7, random_state=2)
+    est = PolarizationEstimator().fit(X, y)
+    data = est._fit_rows(X, est._encode(y), None)[0]
+    loss_hat = -est.score(X, y)
+    problem = est._problem(data, fixed_rho=0.6)
+    estimate = {k: v for k, v in est._params.items() if k not in ("log_a", "log_b")}
+    estimate["log_kappa"] = np.log(est.alpha_ + est.beta_)
+    statistic = {
+        name: 2 * len(y) * (est._minimize(problem, dict(start))[1]["loss"] - loss_hat)
+        for name, start in (("estimate", estimate),
+                            ("restart", est._profile_restart(data, None)))
+    }
+    assert statistic["restart"] < 3.8415 < statistic["estimate"]
+    assert est.rho_ci_[0] < 0.6 < est.rho_ < est.rho_ci_[1]
 
 
 def test_em_needs_the_two_pole_emission(data):
