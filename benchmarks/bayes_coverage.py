@@ -97,8 +97,8 @@ def summary(path, rst=False):
         print(out.round(4).to_string(index=False))
         print("commits:", ", ".join(sorted(df.commit.astype(str).unique())))
         return
-    header = ("inference", "prior c", "N", "rho", "reps", "ML bias", "profile cover", "posterior bias",
-              "credible cover (se)", "credible width", "profile width", "warned",
+    header = ("inference", "prior c", "N", "rho", "reps", "ML bias", "profile cover",
+              "posterior bias", "credible cover (se)", "credible width", "profile width", "warned",
               "s per fit")
     rows = [(r.inference.upper() if r.inference == "vi" else "NUTS", f"{r.concentration:g}",
              f"{r.N:,}", f"{r.rho:g}",

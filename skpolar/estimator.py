@@ -1132,14 +1132,14 @@ default="auto"
             out["rho_se_"] = np.nan
         return out
 
-    # ---- inference on new speeches ---------------------------------------------------
     def _profile_restart(self, rows, zeros):
         """The fit's default start in the profile's form (``log_kappa`` for the shapes).
 
         The profile fits every point from here too
         (:func:`~skpolar.uncertainty.profile_interval`): poles at the
-        parties' own word shares and a wide stance distribution, the other
-        branch of the flat path from the one the estimate's chain follows.
+        parties' own word shares and stances spread wide (``a + b = 4``),
+        on the other branch of the flat path from the one the estimate's
+        chain follows.
         """
         start = self._initial_params(rows, None, init="auto")
         if zeros is not None:
@@ -1147,6 +1147,7 @@ default="auto"
         start["log_kappa"] = np.asarray(np.logaddexp(start.pop("log_a"), start.pop("log_b")))
         return start
 
+    # ---- inference on new speeches ---------------------------------------------------
     def _posterior(self, X, y=None, groups=None, level=None):
         """Posterior summaries of every row (or of every speaker, with ``groups``).
 

@@ -825,7 +825,8 @@ def psis_resample(target, draws, log_q, rng):
     n = len(draws)
     positions = (rng.random() + np.arange(n)) / n
     index = np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
-    return draws[index], {"pareto_k": float(k), "importance_ess": float(1.0 / np.sum(weights ** 2))}
+    ess = float(1.0 / np.sum(weights ** 2))
+    return draws[index], {"pareto_k": float(k), "importance_ess": ess}
 
 
 def hpd_interval(draws, level=0.95, support_low=0.5, n_grid=1024):

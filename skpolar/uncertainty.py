@@ -128,8 +128,9 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
     the estimate stay on its branch and overstate the statistic wherever
     the other branch is the higher. On 1,000 speeches of the three-term
     task at rho = 0.7 (seeds 1-3), the other branch held the statistic
-    below the chi-square quantile from rho = 0.5 to 0.65 while the chained
-    fits put it at 5 to 35, and the interval's lower end at 0.66-0.70.
+    below the chi-square quantile from rho = 0.5 to 0.65 while fits from
+    the estimate put it at 4.5 to 26, and the interval's lower end at
+    0.66-0.70.
     Every restart fit begins at ``restart`` itself: chained from the
     previous restart fit, as the other fits are, it fell back onto the
     estimate's branch near the estimate and stayed there (seeds 2 and 3). The

@@ -394,7 +394,7 @@ def test_draws_beyond_the_likelihood_box_warn(tiny):
 
 
 class _Gaussian:
-    """A target of known density (standard normal in each coordinate), batched like LogPosterior."""
+    """A standard normal target in every coordinate, batched like LogPosterior."""
 
     n_evaluations = 0
 
