@@ -1133,7 +1133,7 @@ default="auto"
         return out
 
     def _profile_restart(self, rows, zeros):
-        """The fit's default start in the profile's form (``log_kappa`` for the shapes).
+        """The fit's default start, with the fit's pinned zeros.
 
         The profile fits every point from here too
         (:func:`~skpolar.uncertainty.profile_interval`): poles at the
@@ -1142,10 +1142,7 @@ default="auto"
         chain follows.
         """
         start = self._initial_params(rows, None, init="auto")
-        if zeros is not None:
-            start = TwoPoleEmission.pinned(start, zeros)
-        start["log_kappa"] = np.asarray(np.logaddexp(start.pop("log_a"), start.pop("log_b")))
-        return start
+        return start if zeros is None else TwoPoleEmission.pinned(start, zeros)
 
     # ---- inference on new speeches ---------------------------------------------------
     def _posterior(self, X, y=None, groups=None, level=None):

@@ -820,8 +820,9 @@ def psis_resample(target, draws, log_q, rng):
 
     with torch.no_grad():
         log_p = target(torch.as_tensor(draws)).numpy()
+    # psislw normalizes the smoothed log weights
     log_weights, k = arviz.psislw(log_p - log_q)
-    weights = np.exp(log_weights - np.logaddexp.reduce(log_weights))
+    weights = np.exp(log_weights)
     n = len(draws)
     positions = (rng.random() + np.arange(n)) / n
     index = np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)

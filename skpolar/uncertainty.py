@@ -112,6 +112,22 @@ def wald_se(problem, params):
     return np.sqrt(var) if var > 0 else np.nan
 
 
+def profile_form(params):
+    """``params`` as the profile's fits take them: ``log(a + b)`` in place of ``log a, log b``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpolar.uncertainty import profile_form
+    >>> form = profile_form({"log_a": np.log(3.0), "log_b": 0.0, "logit_pi": 0.0})
+    >>> sorted(form), round(float(np.exp(form["log_kappa"])), 6)
+    (['log_kappa', 'logit_pi'], 4.0)
+    """
+    out = {k: v for k, v in params.items() if k not in ("log_a", "log_b")}
+    out["log_kappa"] = np.asarray(np.logaddexp(params["log_a"], params["log_b"]))
+    return out
+
+
 def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0.95,
                      callback=None, warm_start=True, restart=None):
     """Profile-likelihood interval for rho.
@@ -121,22 +137,20 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
     ``callback(rho)`` is called after every profile point; with
     ``warm_start`` each profile fit starts at the nearest profile point on
     the estimate's side of it, else at the estimate; with ``restart``
-    (parameters in the same form, ``log_a`` and ``log_b`` left out) each
-    profile point is also fitted from there, and the better fit counts. The
-    likelihood can have a second optimum along the flat path (poles that
-    share more words, stances spread wider, lower rho): fits chained from
-    the estimate stay on its branch and overstate the statistic wherever
-    the other branch is the higher. On 1,000 speeches of the three-term
-    task at rho = 0.7 (seeds 1-3), the other branch held the statistic
-    below the chi-square quantile from rho = 0.5 to 0.65 while fits from
-    the estimate put it at 4.5 to 26, and the interval's lower end at
-    0.66-0.70.
-    Every restart fit begins at ``restart`` itself: chained from the
-    previous restart fit, as the other fits are, it fell back onto the
-    estimate's branch near the estimate and stayed there (seeds 2 and 3). The
-    interval
-    holds every rho whose likelihood-ratio statistic
-    ``2 (l_hat - l_profile(rho))`` stays below the chi-square(1) quantile; at
+    (parameters in the form of ``params``) each profile point is also
+    fitted from there, and the better fit counts. The likelihood can have a
+    second optimum along the flat path (poles that share more words,
+    stances spread wider, lower rho): fits chained from the estimate stay
+    on its branch and overstate the statistic wherever the other branch is
+    the higher. On 1,000 speeches of the three-term task at rho = 0.7
+    (seeds 1-3), the other branch held the statistic below the chi-square
+    quantile from rho = 0.5 to 0.65 while fits from the estimate put it at
+    4.5 to 26, and the interval's lower end at 0.66-0.70. Every restart fit
+    begins at ``restart`` itself: chained from the previous restart fit, as
+    the other fits are, it fell back onto the estimate's branch near the
+    estimate and stayed there (seeds 2 and 3). The interval holds every rho
+    whose likelihood-ratio statistic ``2 (l_hat - l_profile(rho))`` stays
+    below the chi-square(1) quantile; at
     the ``rho = 0.5`` boundary the lower end is 0.5 itself when the data
     cannot exclude it, and at the other end ``RHO_MAX``, the largest rho the
     bounds on ``a`` and ``b`` allow (``1e4 / (1e4 + 0.01)``). It always
@@ -179,8 +193,8 @@ def profile_interval(problem_at, params, loss_hat, n_total, *, minimize, level=0
     threshold = chi2.ppf(level, df=1)
     rho_hat = rho_of(params)
     sign = 1.0 if params["log_a"] >= params["log_b"] else -1.0
-    first = {k: v for k, v in params.items() if k not in ("log_a", "log_b")}
-    first["log_kappa"] = np.asarray(np.logaddexp(params["log_a"], params["log_b"]))
+    first = profile_form(params)
+    restart = None if restart is None else profile_form(restart)
     # rho -> (LR statistic - threshold, fitted params); the estimate itself is known
     evaluated = {rho_hat: (-threshold, first)}
 

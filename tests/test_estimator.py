@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skpolar import DegenerateFitWarning, PolarizationEstimator, make_polarized_speech
+from skpolar.uncertainty import profile_form
 
 
 @pytest.fixture(scope="module")
@@ -379,11 +380,9 @@ def test_em_profile_interval_ends_where_the_likelihood_ratio_crosses(wide_vocabu
 
     data = est._fit_rows(X, est._encode(y), None)[0]
     loss_hat = -est.score(X, y)
-    first = {k: v for k, v in est._params.items() if k not in ("log_a", "log_b")}
-    first["log_kappa"] = np.log(est.alpha_ + est.beta_)
     for end in (low, high):
         problem = est._problem(data, fixed_rho=end)
-        _, info = est._minimize(problem, dict(first))
+        _, info = est._minimize(problem, profile_form(est._params))
         statistic = 2 * len(y) * (info["loss"] - loss_hat)
         assert statistic == pytest.approx(3.8415, abs=0.05)
     assert rho_of(est._params) == pytest.approx(est.rho_)
@@ -402,11 +401,9 @@ def test_profile_interval_follows_the_likelihoods_other_branch():
     data = est._fit_rows(X, est._encode(y), None)[0]
     loss_hat = -est.score(X, y)
     problem = est._problem(data, fixed_rho=0.6)
-    estimate = {k: v for k, v in est._params.items() if k not in ("log_a", "log_b")}
-    estimate["log_kappa"] = np.log(est.alpha_ + est.beta_)
     statistic = {
-        name: 2 * len(y) * (est._minimize(problem, dict(start))[1]["loss"] - loss_hat)
-        for name, start in (("estimate", estimate),
+        name: 2 * len(y) * (est._minimize(problem, profile_form(start))[1]["loss"] - loss_hat)
+        for name, start in (("estimate", est._params),
                             ("restart", est._profile_restart(data, None)))
     }
     assert statistic["restart"] < 3.8415 < statistic["estimate"]
