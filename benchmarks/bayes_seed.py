@@ -14,7 +14,8 @@ interval, posterior sd, R-hat, bulk and tail ESS, divergences, likelihood
 evaluations, wall time and, for the encoder, its agreement with the exact
 stances, with the commit; ``--out`` appends the rows to a CSV and
 ``--figure`` draws the posterior densities of rho overlaid, with the profile
-interval, to a PNG.
+interval, to a PNG. Times are of a warm process: before any method is timed,
+one tiny fit of each inference pays for the libraries' imports (printed).
 
 With ``--corpus senate`` the corpus is the 114th-Senate speeches of
 Democrats and Republicans (18,686 speeches, 14,503 terms), where
@@ -77,6 +78,19 @@ def _timed(fit):
     return out, time.perf_counter() - start
 
 
+def _warm_up(args):
+    start = time.perf_counter()
+    X, y = make_polarized_speech(200, rho=0.8, random_state=args.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for inference in ("nuts", "vi"):
+            # two chains on --n-jobs workers: NUTS's worker processes start warm too
+            BayesianPolarizationEstimator(grid_size=10, inference=inference, n_chains=2,
+                                          n_warmup=5, n_draws=5, vi_steps=5,
+                                          n_jobs=args.n_jobs, random_state=args.seed).fit(X, y)
+    return time.perf_counter() - start
+
+
 def run(args):
     # the code the run imports, before it runs (HEAD may move meanwhile)
     commit = code_version()
@@ -91,6 +105,12 @@ def run(args):
         X, y = make_polarized_speech(args.n, rho=args.rho, random_state=args.seed)
     rows, samples = [], {}
     mle = None
+    if any(m.partition("-")[0] in ("nuts", "vi") for m in args.methods):
+        # Each method is timed in a warm process: the first Bayesian fit in a
+        # process pays once for importing pyro, arviz and torch.optim's
+        # torch._dynamo (2-5 s), which would land on whichever method ran first.
+        seconds = _warm_up(args)
+        print(f"warm-up (imports, one tiny fit of each inference): {seconds:.1f} s")
     for method in args.methods:
         row = dict(method=LABELS[method])
         if method in ("profile", "bootstrap"):
@@ -181,7 +201,7 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--vi-steps", type=int, default=1000)
+    parser.add_argument("--vi-steps", type=int, default=BayesianPolarizationEstimator().vi_steps)
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="NUTS chains run at a time (the estimator's n_jobs)")
     parser.add_argument("--methods", nargs="+", choices=METHODS,

@@ -76,8 +76,13 @@ init, device, verbose
         cores); the draws do not depend on it.
     target_accept : float in (0, 1), default=0.8
         NUTS's target acceptance rate; raise it when there are divergences.
-    vi_steps : int, default=1000
-    vi_learning_rate : float, default=0.01
+    vi_steps : int, default=300
+        SVI steps (``inference="vi"``).
+    vi_learning_rate : float, default=0.05
+        Adam's initial learning rate, in the whitened coordinates of the
+        Laplace approximation the guide starts from (a step moves the guide
+        by about this share of the posterior's spread in every direction);
+        it decays a hundredfold over ``vi_steps``.
     vi_psis : bool, default=True
         Correct VI's draws by Pareto-smoothed importance sampling: each is
         weighted by the posterior's density over the guide's, and the draws
@@ -178,8 +183,8 @@ init, device, verbose
         n_warmup=500,
         n_draws=500,
         target_accept=0.8,
-        vi_steps=1000,
-        vi_learning_rate=0.01,
+        vi_steps=300,
+        vi_learning_rate=0.05,
         vi_psis=True,
         log_shape_prior=(1.0, 2.0),
         logit_pi_prior=(0.0, 2.0),

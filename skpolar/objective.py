@@ -549,10 +549,17 @@ class _NumpyTwoPole:
                 and problem.dtype == torch.float64
                 and entries <= cls.MAX_ENTRIES)
 
-    def value_and_grad(self, full):
-        """Mean penalized negative log likelihood per speech and its gradient in ``full``."""
+    def value_and_grad(self, full, grad=True):
+        """Mean penalized negative log likelihood per speech and its gradient in ``full``.
+
+        With ``grad=False`` the gradient is ``None`` and not computed (about
+        half the cost: importance weights need values only).
+        """
         k, n = self.k, self.problem.n_total
-        log_w, jac = self.problem.prior_log_weights_numpy(full[:k], grad=True)
+        if grad:
+            log_w, jac = self.problem.prior_log_weights_numpy(full[:k], grad=True)
+        else:
+            log_w = self.problem.prior_log_weights_numpy(full[:k])
         eta = full[k:].reshape(self.shape)
         # by hand: scipy's logsumexp costs more than the rest of the emission here
         peak = eta.max(axis=1, keepdims=True)
@@ -569,6 +576,8 @@ class _NumpyTwoPole:
                 table = np.log(np.outer(left, 1.0 - p) + np.outer(right, p)) + top[:, None]
                 part, post = _row_posteriors(X @ table + log_w[nodes], weight, log_coef)
                 loglik += part
+                if not grad:
+                    continue
                 mass[nodes] += post.sum(axis=0)
                 # expected counts per word and node over the mixture there
                 share = (XT @ post) / (np.outer(floored[0], 1.0 - p) + np.outer(floored[1], p))
@@ -577,6 +586,8 @@ class _NumpyTwoPole:
             if self.prior_counts is not None:
                 penalty = -float((self.prior_counts * log_theta).sum())
                 penalty_grad = -(self.prior_counts - theta * self.prior_counts.sum())
+        if not grad:
+            return -(loglik - penalty) / n, None
         used = mass > 0
         grad_eta = theta * (to_pole - (theta * to_pole).sum(axis=1, keepdims=True))
         grad = np.concatenate([-(jac[:, used] @ mass[used]) / n,
