@@ -37,10 +37,12 @@ from skpolar import (  # noqa: E402
     PolarizationEstimator,
     make_polarized_speech,
 )
+from skpolar.posterior import PARETO_K_MAX  # noqa: E402
 
 FIELDS = ("inference", "N", "rho", "replicate", "rho_mle", "mle_low", "mle_high",
           "rho_post", "post_low", "post_high", "post_sd", "r_hat", "ess_bulk",
-          "divergences", "mle_seconds", "post_seconds", "chains", "concentration", "commit")
+          "divergences", "pareto_k", "mle_seconds", "post_seconds", "chains", "concentration",
+          "commit")
 
 
 def replicate(args, n, rho, seed, commit):
@@ -63,7 +65,8 @@ def replicate(args, n, rho, seed, commit):
         mle_low=mle.rho_ci_[0], mle_high=mle.rho_ci_[1], rho_post=est.rho_,
         post_low=est.rho_ci_[0], post_high=est.rho_ci_[1], post_sd=est.rho_se_,
         r_hat=d.get("r_hat", ""), ess_bulk=d.get("ess_bulk", ""),
-        divergences=d.get("divergences", ""), mle_seconds=round(mle_seconds, 3),
+        divergences=d.get("divergences", ""), pareto_k=d.get("pareto_k", ""),
+        mle_seconds=round(mle_seconds, 3),
         post_seconds=round(time.perf_counter() - start, 3), chains=args.chains,
         concentration=args.concentration, commit=commit,
     )
@@ -78,9 +81,11 @@ def summary(path, rst=False):
     df["mle_width"] = df.mle_high - df.mle_low
     df["post_width"] = df.post_high - df.post_low
     # what earns a PosteriorWarning (rows written before "chains" was recorded
-    # are judged on R-hat and divergences alone)
+    # are judged on R-hat and divergences alone, VI's before "pareto_k" on nothing)
     chains = df["chains"] if "chains" in df else np.nan
-    df["warned"] = (df.r_hat > 1.01) | (df.ess_bulk < 100 * chains) | (df.divergences > 0)
+    pareto_k = df["pareto_k"] if "pareto_k" in df else np.nan
+    df["warned"] = ((df.r_hat > 1.01) | (df.ess_bulk < 100 * chains) | (df.divergences > 0)
+                    | (pareto_k > PARETO_K_MAX))
     # rows written before the prior was recorded used the default, 1
     df["concentration"] = df["concentration"].fillna(1.0) if "concentration" in df else 1.0
     out = df.groupby(["inference", "concentration", "N", "rho"]).agg(
