@@ -921,8 +921,11 @@ def diagnose(reported, divergences=None):
     return out
 
 
-def warn_if_poor(diagnostics, n_chains):
-    """A PosteriorWarning naming each diagnostic that fails its threshold.
+def warn_if_poor(diagnostics, n_chains, inference="nuts"):
+    """A PosteriorWarning naming each diagnostic that fails its threshold, with advice.
+
+    ``inference`` (``"nuts"`` or ``"vi"``) picks the advice: longer chains,
+    or NUTS and more SVI steps.
 
     Examples
     --------
@@ -955,7 +958,7 @@ def warn_if_poor(diagnostics, n_chains):
             f"Gaussian is too far from the posterior for importance weights to correct"
         )
     if problems:
-        advice = ("Use inference='nuts', or more vi_steps" if "pareto_k" in diagnostics
+        advice = ("Use inference='nuts', or more vi_steps" if inference == "vi"
                   else "Run longer chains (n_warmup, n_draws), or raise target_accept")
         warnings.warn(
             "The posterior draws may not represent the posterior: " + "; ".join(problems)

@@ -468,7 +468,15 @@ def test_psis_flags_an_approximation_too_narrow_to_correct():
     _, diagnostics = posterior.psis_resample(_Gaussian(), draws, q.logpdf(draws).sum(-1), rng)
     assert diagnostics["pareto_k"] > posterior.PARETO_K_MAX
     with pytest.warns(posterior.PosteriorWarning, match="Pareto k .* more vi_steps"):
-        posterior.warn_if_poor(diagnostics, 1)
+        posterior.warn_if_poor(diagnostics, 1, "vi")
+
+
+def test_vi_without_psis_gets_vi_advice():
+    # draws outside the box are the one check left when nothing is reweighted
+    with pytest.warns(posterior.PosteriorWarning, match="outside .* more vi_steps"):
+        posterior.warn_if_poor({"outside_box": 0.05}, 1, "vi")
+    with pytest.warns(posterior.PosteriorWarning, match="outside .* longer chains"):
+        posterior.warn_if_poor({"outside_box": 0.05}, 4, "nuts")
 
 
 def test_vi_reports_its_pareto_k_and_psis_can_be_turned_off(tiny):
