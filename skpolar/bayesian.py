@@ -76,9 +76,9 @@ init, device, verbose
         cores); the draws do not depend on it.
     target_accept : float in (0, 1), default=0.8
         NUTS's target acceptance rate; raise it when there are divergences.
-    vi_steps : int, default=300
+    vi_steps : int, default=1000
         SVI steps (``inference="vi"``).
-    vi_learning_rate : float, default=0.05
+    vi_learning_rate : float, default=0.03
         Adam's initial learning rate, in the whitened coordinates of the
         Laplace approximation the guide starts from (a step moves the guide
         by about this share of the posterior's spread in every direction);
@@ -183,8 +183,8 @@ init, device, verbose
         n_warmup=500,
         n_draws=500,
         target_accept=0.8,
-        vi_steps=300,
-        vi_learning_rate=0.05,
+        vi_steps=1000,
+        vi_learning_rate=0.03,
         vi_psis=True,
         log_shape_prior=(1.0, 2.0),
         logit_pi_prior=(0.0, 2.0),
