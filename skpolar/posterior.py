@@ -479,19 +479,17 @@ class LogPosterior:
         full = layout.full(theta)
         if self._fixed is not None:
             value, prior_grad = self._fixed.value_and_grad(full[layout.prior_index])
+        elif self._numpy is not None:
+            value, full_grad = self._numpy.value_and_grad(full, grad=grad)
         else:
-            if self._numpy is not None:
-                value, full_grad = self._numpy.value_and_grad(full, grad=grad)
-                if not grad:
-                    return n * value, None
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    value, full_grad = self.problem.value_and_grad(full, layout.shapes)
-            prior_grad = full_grad[layout.prior_index]
-        k = len(layout.prior_index)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                value, full_grad = self.problem.value_and_grad(full, layout.shapes)
         if not grad:
             return n * value, None
+        if self._fixed is None:
+            prior_grad = full_grad[layout.prior_index]
+        k = len(layout.prior_index)
         gradient = np.empty(len(theta))
         gradient[:k] = n * prior_grad
         # outside the box the likelihood is held at its edge value
