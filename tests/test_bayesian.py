@@ -471,6 +471,25 @@ def test_psis_flags_an_approximation_too_narrow_to_correct():
         posterior.warn_if_poor(diagnostics, 1, "vi")
 
 
+def test_importance_weights_skip_the_gradient_not_the_density(tiny):
+    from skpolar.likelihood import make_chunks
+    from skpolar.objective import Problem
+
+    X, y = tiny
+    est = PolarizationEstimator(grid_size=20, interval=None).fit(X, y)
+    problem = Problem(make_chunks(X, y, None, 20), est._emission(), 3, 20, "exact")
+    target = posterior.LogPosterior(problem, est._params, sample_emission=True,
+                                    log_shape_prior=(1.0, 2.0), logit_pi_prior=(0.0, 2.0),
+                                    vocabulary_concentration=0.5)
+    assert target._numpy is not None  # the path with a values-only branch
+    rng = np.random.default_rng(0)
+    theta = torch.as_tensor(target.start + 0.05 * rng.normal(size=(5, target.dim)))
+    full = target(theta.clone().requires_grad_(True)).detach()
+    with torch.no_grad():
+        values = target(theta)
+    np.testing.assert_allclose(values.numpy(), full.numpy(), rtol=1e-12)
+
+
 def test_vi_without_psis_gets_vi_advice():
     # draws outside the box are the one check left when nothing is reweighted
     with pytest.warns(posterior.PosteriorWarning, match="outside .* more vi_steps"):
