@@ -288,8 +288,8 @@ init, device, verbose
         diagnostics.update(outside_box=target.outside_box(draws),
                            n_evaluations=target.n_evaluations,
                            seconds=time.perf_counter() - started)
-        posterior.warn_if_poor(diagnostics, self.n_chains if self.inference == "nuts" else 1,
-                               self.inference)
+        # VI's diagnostics carry no R-hat or ESS, so the chain count only counts for NUTS
+        posterior.warn_if_poor(diagnostics, self.n_chains, self.inference)
         rho = reported["rho"].ravel()
         state.update(
             rho_mle_=state["rho_"], rho_mle_ci_=state["rho_ci_"],
